@@ -1,0 +1,1 @@
+"""The streaming host: frame sources, encoders, the native and GameStream paths."""

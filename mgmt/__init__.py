@@ -1,0 +1,1 @@
+"""The management process: aggregator, StatsRecorder, REST API, console, supervision."""
