@@ -1,0 +1,142 @@
+"""The wire and on-disk data model of performance-stats capture.
+
+These structs are what the REST API returns, what a recording file holds, and what
+the OpenAPI document describes (its schemas are generated from them). Field order is
+the JSON order; `meta` precedes `samples` in a `Capture`, which lets listing read a
+recording's meta without parsing its samples.
+
+Unmeasured is `null`, never 0: a counter the path cannot observe (for instance loss
+without client feedback) is null; 0 means it was measured and nothing happened.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+Us = Annotated[float, Meta(ge=0, description="microseconds")]
+OptCount = Annotated[
+    int | None,
+    Meta(description="delta in this window; null when the path cannot measure it"),
+]
+OptFloat = float | None
+
+NATIVE_STAGES = ("capture", "submit", "encode", "handoff", "send")
+GAMESTREAM_STAGES = ("capture", "encode", "packetize", "send")
+STAGES_BY_KIND = {"native": NATIVE_STAGES, "gamestream": GAMESTREAM_STAGES}
+
+
+class StageTiming(Struct):
+    """One pipeline stage's latency over a window."""
+
+    name: Annotated[str, Meta(description="stage name, in the path's pipeline order")]
+    p50_us: Us
+    p99_us: Us
+
+
+class StatsSample(Struct):
+    """One aggregated window (native every ~2 s, gamestream every ~1 s)."""
+
+    t_ms: Annotated[int, Meta(ge=0, description="ms since the capture started (host clock)")]
+    session_id: Annotated[int, Meta(ge=0, description="which session of the capture")]
+    stages: list[StageTiming]
+    fps: Annotated[float, Meta(ge=0, description="new frames per second from the source")]
+    repeat_fps: Annotated[float, Meta(ge=0, description="re-encoded repeats per second")]
+    mbps: Annotated[float, Meta(ge=0, description="transmitted goodput, Mb/s")]
+    bitrate_kbps: Annotated[int, Meta(ge=0, description="configured target bitrate")]
+    frames_dropped: OptCount
+    packets_dropped: OptCount
+    send_dropped: OptCount
+    fec_recovered: OptCount
+    host_p50_us: Annotated[
+        float | None, Meta(description="capture start -> last datagram sent, p50")
+    ] = None
+    host_p99_us: Annotated[
+        float | None, Meta(description="capture start -> last datagram sent, p99")
+    ] = None
+    client_decode_us: Annotated[
+        float | None, Meta(description="mean client decode time per frame")
+    ] = None
+    # Host telemetry (null when unavailable on this host).
+    capture_cpu_pct: OptFloat = None
+    capture_rss_mb: OptFloat = None
+    send_cpu_pct: OptFloat = None
+    send_rss_mb: OptFloat = None
+    gpu_util_pct: OptFloat = None
+    gpu_encoder_util_pct: OptFloat = None
+    gpu_encoder_fps: OptFloat = None
+    gpu_encoder_latency_us: OptFloat = None
+    gpu_graphics_clock_mhz: OptFloat = None
+    gpu_video_clock_mhz: OptFloat = None
+    gpu_power_w: OptFloat = None
+    gpu_memory_used_mb: OptFloat = None
+
+
+class CaptureMeta(Struct):
+    """What a recording is: also the listing entry."""
+
+    id: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9._-]+$",
+            description=(
+                'filename stem, e.g. "2026-06-26T20-14-03Z_1280x720"; "live" while recording'
+            ),
+        ),
+    ]
+    started_unix_ms: int
+    duration_ms: int
+    kind: Annotated[str, Meta(description='"native" | "gamestream"; "" if no session ran')]
+    width: int
+    height: int
+    fps: int
+    codec: Annotated[str, Meta(description='"h264" | "hevc" | "av1"')]
+    encoder: Annotated[str, Meta(description='encoder backend, e.g. "libx264", "h264_nvenc"')]
+    client: Annotated[str, Meta(description="client label, or empty if unknown")]
+    sample_count: int
+    truncated: Annotated[
+        bool, Meta(description="the sample cap was reached; later windows were not kept")
+    ] = False
+    gpu: Annotated[str, Meta(description="GPU name, or empty without an NVIDIA driver")] = ""
+    sessions: Annotated[int, Meta(description="sessions that recorded into this capture")] = 0
+
+
+class Capture(Struct):
+    """A recording: its meta and every sample, oldest first."""
+
+    meta: CaptureMeta
+    samples: list[StatsSample]
+
+
+class StatsStatus(Struct):
+    armed: Annotated[bool, Meta(description="a capture is running")]
+    sample_count: int
+    started_unix_ms: Annotated[int, Meta(description="0 when idle")]
+    kind: Annotated[str, Meta(description='path of the running capture, "" if idle')]
+    elapsed_ms: Annotated[int, Meta(description="host monotonic time since start; 0 when idle")]
+    truncated: bool = False
+
+
+class ErrorBody(Struct):
+    code: Annotated[str, Meta(description="stable machine-readable code, e.g. not_found")]
+    message: Annotated[str, Meta(description="what went wrong and what to do about it")]
+
+
+class ErrorEnvelope(Struct):
+    """Every error the API returns has this shape."""
+
+    error: ErrorBody
+
+
+SCHEMA_TYPES: tuple[type, ...] = (
+    StageTiming,
+    StatsSample,
+    CaptureMeta,
+    Capture,
+    StatsStatus,
+    ErrorEnvelope,
+)
+
+json_encoder = msgspec.json.Encoder()
