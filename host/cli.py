@@ -1,10 +1,15 @@
-"""The `punktfunk` command line."""
+"""The `punktfunk` command line. Each package registers its own subcommands."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from collections.abc import Sequence
 from importlib.metadata import version
+
+from host import commands as host_commands
+from mgmt import commands as mgmt_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,11 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Game/desktop streaming host with per-stage performance-stats capture.",
     )
     parser.add_argument("--version", action="version", version=f"punktfunk {version('punktfunk')}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mgmt_commands.register(sub)
+    host_commands.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("PUNKTFUNK_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    result: int = handler(args)
+    return result
