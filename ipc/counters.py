@@ -22,6 +22,7 @@ class Counter(IntEnum):
     BYTES_SENT = 4  # bytes handed to the kernel (whole datagrams)
     DATAGRAMS_SENT = 5
     SEND_DROPPED = 6  # datagrams refused by the kernel (EAGAIN / ENOBUFS)
+    PAYLOAD_BYTES_SENT = 15  # access-unit bytes of the frames sent: goodput, without FEC/headers
     # control channel: the client's cumulative feedback, stored as reported
     FEEDBACK_REPORTS = 7  # 0 means the client never reported: loss counters are unmeasured
     PACKETS_RECEIVED = 8
@@ -33,7 +34,7 @@ class Counter(IntEnum):
     KEYFRAME_REQUESTS = 14  # the encoder forces an IDR whenever this changes
 
 
-SLOTS = 16
+SLOTS = 32  # room to add counters without changing the segment size
 
 
 class CountersBlock:

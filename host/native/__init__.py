@@ -1,0 +1,1 @@
+"""The native punktfunk/1 streaming path."""
