@@ -1,0 +1,134 @@
+"""The capture/encode process: source -> convert -> submit -> encode, once per frame tick.
+
+Per frame, while measuring (`perf or armed`, re-read from the control block every
+frame), it writes one FrameRecord with the `capture`, `submit` and `encode` durations.
+Each access unit goes to the send process over a pipe, prefixed with AU_HEADER. The
+pipe is bounded by the kernel: when the sender falls behind, `send_bytes` blocks, the
+loop misses its ticks, and the missed ticks are counted in `frames_dropped` instead of
+queueing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+
+from host.encoder import EncoderError, EncoderSettings, VideoEncoder
+from host.sources import FrameSource, SourceError, open_source
+from ipc import FRAME_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
+
+log = logging.getLogger(__name__)
+
+# frame index, capture start (monotonic ns), encoder output (monotonic ns), FrameFlags
+AU_HEADER = struct.Struct("<QQQI")
+
+# How often (in frames) the loop looks at the stop flag and its parent.
+_HOUSEKEEPING_FRAMES = 15
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    session_id: int
+    source: str
+    encoder: EncoderSettings
+    backend: str
+    control_name: str
+    counters_name: str
+    frame_ring_name: str
+
+
+def run(config: CaptureConfig, au_out: Connection, stop: Event) -> None:
+    """Process entry point. Returns when stopped, orphaned, or the sender went away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when we stop
+    control = ControlBlock.attach(config.control_name)
+    counters = CountersBlock.attach(config.counters_name)
+    ring = Ring.attach(config.frame_ring_name, FRAME_RECORD)
+    try:
+        enc = config.encoder
+        source = open_source(config.source, enc.width, enc.height, enc.fps)
+        encoder = VideoEncoder(enc, config.backend)
+        try:
+            _loop(config, source, encoder, control, counters, ring, au_out, stop)
+        finally:
+            encoder.close()
+            source.close()
+    except (SourceError, EncoderError) as exc:
+        log.error("session %d: %s", config.session_id, exc)
+        raise SystemExit(2) from None
+    finally:
+        au_out.close()
+        ring.close()
+        counters.close()
+        control.close()
+
+
+def _loop(
+    config: CaptureConfig,
+    source: FrameSource,
+    encoder: VideoEncoder,
+    control: ControlBlock,
+    counters: CountersBlock,
+    ring: Ring,
+    au_out: Connection,
+    stop: Event,
+) -> None:
+    read = source.read
+    write = ring.writer().write
+    measuring = control.measuring
+    now = time.monotonic_ns
+    session_id = config.session_id
+    interval = 1_000_000_000 // config.encoder.fps
+    parent = os.getppid()
+    keyframe_requests = counters.get(Counter.KEYFRAME_REQUESTS)
+    start = now()
+    tick = frame_index = 0
+    while True:
+        if tick % _HOUSEKEEPING_FRAMES == 0 and (stop.is_set() or os.getppid() != parent):
+            return
+        deadline = start + tick * interval
+        t = now()
+        if t < deadline:
+            time.sleep((deadline - t) / 1e9)
+        elif t - deadline >= interval:
+            missed = (t - deadline) // interval
+            counters.add(Counter.FRAMES_DROPPED, missed)
+            tick += missed
+        measure = measuring()
+        t0 = now()
+        frame, new = read(tick)
+        t1 = now()
+        requested = counters.get(Counter.KEYFRAME_REQUESTS)
+        keyframe = frame_index == 0 or requested != keyframe_requests
+        keyframe_requests = requested
+        prepared = encoder.prepare(frame, keyframe)
+        t2 = now()
+        au, is_keyframe = encoder.encode(prepared)
+        t3 = now()
+        tick += 1
+        if not au:
+            continue
+        flags = (FrameFlags.KEYFRAME if is_keyframe else 0) | (0 if new else FrameFlags.REPEAT)
+        try:
+            au_out.send_bytes(AU_HEADER.pack(frame_index, t0, t3, flags) + au)
+        except (BrokenPipeError, OSError):
+            return  # the send process is gone; the owner tears the session down
+        counters.add(Counter.FRAMES_NEW if new else Counter.FRAMES_REPEAT)
+        counters.add(Counter.ENCODED_BYTES, len(au))
+        if measure:
+            write(
+                session_id,
+                flags,
+                frame_index,
+                t0,
+                (t1 - t0) // 1000,
+                (t2 - t1) // 1000,
+                (t3 - t2) // 1000,
+                len(au),
+            )
+        frame_index += 1

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Benchmark the native streaming path on loopback.
+
+For each mode, a real host (capture/encode and send processes) streams to a real
+`punktfunk client` process. After a warm-up, one window is measured:
+
+- achieved fps (frames sent / s) and frames dropped by the host,
+- host latency p50/p99 (capture start -> last datagram handed to the kernel),
+- per-stage p50/p99 from the metrics rings,
+- CPU % of the capture/encode, send and client processes.
+
+The overhead of measuring comes from one 720p session in which measuring is switched
+on and off every second through the control block (interleaved within the same run,
+so content, encoder state and machine load hit both alike). It is the difference in
+CPU time per frame of the two streaming processes (fps is capped by the frame clock,
+so CPU is where a cost would show), read with nanosecond resolution from
+/proc/<pid>/task/*/schedstat; achieved fps is compared too.
+
+Last line:
+    pipeline: fps_720p=<float> host_p50_ms_720p=<float> host_p99_ms_720p=<float> \
+fps_1080p=<float> measure_overhead_pct=<float>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from host.native.server import NativeHost, NativeSettings
+from host.native.session import NativeSession
+from host.native.tls import load_or_create_identity
+from ipc import ControlBlock, Counter
+from ipc.window import percentiles
+
+FRAME_STAGES = (("capture", "capture_us"), ("submit", "submit_us"), ("encode", "encode_us"))
+SEND_STAGES = (("handoff", "handoff_us"), ("send", "send_us"))
+
+
+@dataclass
+class Result:
+    label: str
+    measure: bool
+    fps: float = 0.0
+    dropped: int = 0
+    cpu_pct: dict[str, float] = field(default_factory=dict)
+    cpu_us_per_frame: float = 0.0
+    host_ms: tuple[float, float] = (float("nan"), float("nan"))
+    stages_us: dict[str, tuple[float, float]] = field(default_factory=dict)
+    client: dict[str, Any] = field(default_factory=dict)
+    alternation: Alternation | None = None
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.session: NativeSession | None = None
+        self.frames: np.ndarray | None = None
+        self.sends: np.ndarray | None = None
+
+    def session_started(self, session: NativeSession) -> None:
+        self.session = session
+
+    def session_ending(self, session: NativeSession) -> None:
+        self.frames = session.frame_ring.reader(from_start=True).read()
+        self.sends = session.send_ring.reader(from_start=True).read()
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def _cpu_ns(pid: int) -> int:
+    """CPU time of all threads of `pid`, in ns (Linux schedstat; no tick rounding)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+@dataclass
+class Alternation:
+    """CPU ns and frames accumulated over the on- and off-intervals of one session."""
+
+    cpu_ns: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    frames: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    seconds: dict[bool, float] = field(default_factory=lambda: {True: 0.0, False: 0.0})
+
+    def cpu_us_per_frame(self, measure: bool) -> float:
+        return self.cpu_ns[measure] / 1000 / max(self.frames[measure], 1)
+
+    def fps(self, measure: bool) -> float:
+        return self.frames[measure] / max(self.seconds[measure], 1e-9)
+
+
+async def run_case(
+    label: str,
+    codec: str,
+    mode: str,
+    seconds: float,
+    warmup: float,
+    measure: bool,
+    config: Path,
+    alternate_every: float = 0.0,
+) -> Result:
+    control = ControlBlock.create(perf=measure)
+    observer = _Observer()
+    host = NativeHost(
+        NativeSettings(bind="127.0.0.1", port=0, encoder="cpu"),
+        control,
+        load_or_create_identity(config),
+        [observer],
+    )
+    result = Result(label, measure)
+    try:
+        address = await host.start()
+        client = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "host",
+            "client",
+            f"{address[0]}:{address[1]}",
+            "--mode",
+            mode,
+            "--codec",
+            codec,
+            "--seconds",
+            str(warmup + seconds + 0.5),
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PUNKTFUNK_CONFIG_DIR": str(config)},
+        )
+        while observer.session is None:
+            await asyncio.sleep(0.02)
+        session = observer.session
+        procs = {
+            "capture": psutil.Process(session.pids["capture"]),
+            "send": psutil.Process(session.pids["send"]),
+            "client": psutil.Process(client.pid),
+        }
+        await asyncio.sleep(warmup)
+        t0, t0_ns = time.monotonic(), time.monotonic_ns()
+        cpu0 = {name: _cpu_seconds(p) for name, p in procs.items()}
+        c0 = session.counters.snapshot()
+        if alternate_every:
+            result.alternation = await _alternate(session, control, seconds, alternate_every)
+        else:
+            await asyncio.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        t1_ns = time.monotonic_ns()
+        cpu1 = {name: _cpu_seconds(p) for name, p in procs.items()}
+        c1 = session.counters.snapshot()
+        stdout, _ = await client.communicate()
+        while observer.frames is None:
+            await asyncio.sleep(0.02)
+    finally:
+        await host.close()
+        control.close()
+
+    frames = (c1[Counter.FRAMES_NEW] + c1[Counter.FRAMES_REPEAT]) - (
+        c0[Counter.FRAMES_NEW] + c0[Counter.FRAMES_REPEAT]
+    )
+    result.fps = frames / elapsed
+    result.dropped = c1[Counter.FRAMES_DROPPED] - c0[Counter.FRAMES_DROPPED]
+    result.cpu_pct = {n: 100 * (cpu1[n] - cpu0[n]) / elapsed for n in procs}
+    streaming_cpu = sum(cpu1[n] - cpu0[n] for n in ("capture", "send"))
+    result.cpu_us_per_frame = 1e6 * streaming_cpu / max(frames, 1)
+    if stdout.strip():
+        import json
+
+        result.client = json.loads(stdout.decode().strip().splitlines()[-1])
+    if measure and observer.frames is not None and observer.sends is not None:
+        fr = observer.frames[
+            (observer.frames["capture_ts_ns"] >= t0_ns) & (observer.frames["capture_ts_ns"] < t1_ns)
+        ]
+        sr = observer.sends[
+            (observer.sends["capture_ts_ns"] >= t0_ns) & (observer.sends["capture_ts_ns"] < t1_ns)
+        ]
+        for (name, _), (p50, p99) in zip(
+            FRAME_STAGES, percentiles(fr, [f for _, f in FRAME_STAGES]), strict=True
+        ):
+            result.stages_us[name] = (p50, p99)
+        for (name, _), (p50, p99) in zip(
+            SEND_STAGES, percentiles(sr, [f for _, f in SEND_STAGES]), strict=True
+        ):
+            result.stages_us[name] = (p50, p99)
+        host_us = (sr["done_ts_ns"].astype(np.int64) - sr["capture_ts_ns"].astype(np.int64)) / 1e3
+        if len(host_us):
+            p50, p99 = np.percentile(host_us, [50, 99])
+            result.host_ms = (p50 / 1000, p99 / 1000)
+    return result
+
+
+async def _alternate(
+    session: NativeSession, control: ControlBlock, seconds: float, period: float
+) -> Alternation:
+    acc = Alternation()
+    pids = (session.pids["capture"], session.pids["send"])
+
+    def frames() -> int:
+        return session.counters.get(Counter.FRAMES_NEW) + session.counters.get(
+            Counter.FRAMES_REPEAT
+        )
+
+    for k in range(max(2, round(seconds / period))):
+        measure = k % 2 == 0
+        control.set_perf(measure)
+        t0, cpu0, f0 = time.monotonic(), sum(map(_cpu_ns, pids)), frames()
+        await asyncio.sleep(period)
+        acc.cpu_ns[measure] += sum(map(_cpu_ns, pids)) - cpu0
+        acc.frames[measure] += frames() - f0
+        acc.seconds[measure] += time.monotonic() - t0
+    control.set_perf(True)
+    return acc
+
+
+def report(r: Result) -> None:
+    cpu = "  ".join(f"{n} {v:5.1f}%" for n, v in r.cpu_pct.items())
+    print(
+        f"{r.label:<22} measure={'on ' if r.measure else 'off'} fps={r.fps:6.2f} "
+        f"dropped={r.dropped:<3d} cpu/frame={r.cpu_us_per_frame:7.0f} us  cpu: {cpu}"
+    )
+    if r.stages_us:
+        stages = "  ".join(f"{n} {a:.0f}/{b:.0f}" for n, (a, b) in r.stages_us.items())
+        print(
+            f"{'':<22} host p50/p99 {r.host_ms[0]:.2f}/{r.host_ms[1]:.2f} ms   "
+            f"stages p50/p99 us: {stages}"
+        )
+    if r.client:
+        print(
+            f"{'':<22} client: {r.client['frames_decoded']} decoded, "
+            f"{r.client['frames_unrecoverable']} unrecoverable, decode "
+            f"{r.client['decode_ms_mean']:.2f} ms/frame"
+        )
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp)
+        hd = await run_case(
+            "h264 1280x720@60", "h264", "1280x720@60", args.seconds, args.warmup, True, config
+        )
+        report(hd)
+        alternating = await run_case(
+            "h264 1280x720@60 on/off",
+            "h264",
+            "1280x720@60",
+            args.alternate_seconds,
+            args.warmup,
+            True,
+            config,
+            alternate_every=1.0,
+        )
+        report(alternating)
+        full_hd = await run_case(
+            "h264 1920x1080@60", "h264", "1920x1080@60", args.seconds, args.warmup, True, config
+        )
+        report(full_hd)
+        for codec in ("hevc", "av1"):
+            report(
+                await run_case(
+                    f"{codec} 1280x720@60",
+                    codec,
+                    "1280x720@60",
+                    args.short_seconds,
+                    args.warmup,
+                    True,
+                    config,
+                )
+            )
+
+    alt = alternating.alternation
+    assert alt is not None
+    cpu_on, cpu_off = alt.cpu_us_per_frame(True), alt.cpu_us_per_frame(False)
+    fps_on, fps_off = alt.fps(True), alt.fps(False)
+    overhead = 100 * (cpu_on - cpu_off) / cpu_off
+    print(
+        f"measuring (same session, switched every 1 s): cpu/frame on {cpu_on:.0f} us vs "
+        f"off {cpu_off:.0f} us (ratio {cpu_on / cpu_off:.4f}); fps on {fps_on:.2f} vs "
+        f"off {fps_off:.2f} (ratio {fps_on / fps_off:.4f})"
+    )
+    fps_720, (host_p50, host_p99) = hd.fps, hd.host_ms
+    print(
+        f"pipeline: fps_720p={fps_720:.2f} host_p50_ms_720p={host_p50:.2f} "
+        f"host_p99_ms_720p={host_p99:.2f} fps_1080p={full_hd.fps:.2f} "
+        f"measure_overhead_pct={overhead:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured window per run")
+    parser.add_argument("--short-seconds", type=float, default=3.0, help="for hevc and av1")
+    parser.add_argument("--warmup", type=float, default=1.5)
+    parser.add_argument(
+        "--alternate-seconds", type=float, default=20.0, help="on/off session length"
+    )
+    asyncio.run(main(parser.parse_args()))
