@@ -201,7 +201,7 @@ class StatsRecorder:
             return False
         try:
             stored = _sample_decoder.decode(json_encoder.encode(sample))  # also a private copy
-        except msgspec.ValidationError as err:
+        except (msgspec.ValidationError, TypeError) as err:  # TypeError: not encodable
             problem: str | None = str(err)
         else:
             problem = None

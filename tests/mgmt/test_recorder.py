@@ -279,8 +279,11 @@ def test_a_sample_that_could_not_load_back_is_refused(recorder: StatsRecorder) -
     negative_latency.stages[0].p50_us = -1.0
     nan_optional = make_sample()
     nan_optional.gpu_power_w = math.nan
+    not_json = make_sample()
+    not_json.mbps = object()  # type: ignore[assignment]  # e.g. a numpy scalar slipping in
     assert recorder.push_sample(sid, nan_fps) is False
     assert recorder.push_sample(sid, negative_latency) is False
+    assert recorder.push_sample(sid, not_json) is False
     assert recorder.push_sample(sid, nan_optional) is True
     meta = recorder.stop()
     assert meta is not None

@@ -1,0 +1,296 @@
+"""The aggregator: every window, each live session's rings and counters become one sample.
+
+Per session and window (native 2 s, gamestream 1 s) it reads the new records of the
+session's rings (validated copies, see `ipc.ring`) and the deltas of its counters, and
+builds a `StatsSample`: p50/p99 per stage in the path's order, new and repeated frames
+per second, goodput, counter deltas (null where the path cannot measure them), the host
+latency of each frame (capture start -> last datagram sent) and the client's decode time.
+
+The sample then goes where it is wanted: to the StatsRecorder while a capture is armed
+(the session registers with each capture on its first sample), to stdout as one perf
+line when PUNKTFUNK_PERF=1, and to any listener (Prometheus gauges). Stage timings exist
+only while producers measure (`perf or armed`); counters-based fields always do.
+
+Nothing here runs per frame: a window is a handful of numpy operations over at most a
+few hundred records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+import msgspec
+import numpy as np
+
+from host.native.session import NativeSession
+from ipc import Counter, RingReader
+from ipc.window import column_percentiles, percentiles
+from mgmt.models import StageTiming, StatsSample
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = {"native": 2.0, "gamestream": 1.0}
+TICK_S = 0.1
+
+# Where each native stage's duration lives: (ring, record field), in pipeline order.
+NATIVE_STAGE_FIELDS = (
+    ("capture", "frames", "capture_us"),
+    ("submit", "frames", "submit_us"),
+    ("encode", "frames", "encode_us"),
+    ("handoff", "sends", "handoff_us"),
+    ("send", "sends", "send_us"),
+)
+
+
+class SampleRecorder(Protocol):
+    """What the aggregator needs of mgmt.recorder.StatsRecorder."""
+
+    def is_armed(self) -> bool: ...
+
+    @property
+    def capture_seq(self) -> int: ...
+
+    def register_session(
+        self, kind: str, width: int, height: int, fps: int, codec: str, encoder: str, client: str
+    ) -> int: ...
+
+    def push_sample(self, session_id: int, sample: StatsSample) -> bool: ...
+
+
+SampleListener = Callable[[NativeSession, StatsSample, dict[Counter, int]], None]
+Telemetry = Callable[[NativeSession], dict[str, Any]]
+
+
+@dataclass
+class _Tracked:
+    session: NativeSession
+    frames: RingReader
+    sends: RingReader
+    counters: dict[Counter, int]
+    window_start: float
+    due: float
+    capture_seq: int = 0  # the capture this session registered with
+    recorder_session_id: int = 0
+    last_sample: StatsSample | None = field(default=None)
+
+
+class Aggregator:
+    def __init__(
+        self,
+        recorder: SampleRecorder | None = None,
+        *,
+        perf: bool = False,
+        perf_out: TextIO | None = None,
+        telemetry: Telemetry | None = None,
+        window_s: dict[str, float] | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.perf = perf
+        self.perf_out = perf_out or sys.stdout
+        self.telemetry = telemetry
+        self.window_s = window_s or WINDOW_S
+        self.listeners: list[SampleListener] = []
+        self._tracked: dict[int, _Tracked] = {}
+        self._lock = threading.Lock()  # session_ending arrives from a worker thread
+
+    # -- SessionObserver -------------------------------------------------------------
+
+    def session_started(self, session: NativeSession) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._tracked[session.session_id] = _Tracked(
+                session,
+                session.frame_ring.reader(),
+                session.send_ring.reader(),
+                session.counters.snapshot(),
+                now,
+                now + self.window_s[session.kind],
+            )
+
+    def session_ending(self, session: NativeSession) -> None:
+        """The processes have stopped; take the last (partial) window, then forget it."""
+        with self._lock:
+            tracked = self._tracked.pop(session.session_id, None)
+            if tracked is not None and time.monotonic() - tracked.window_start >= 0.2:
+                self._window(tracked, time.monotonic())
+
+    # -- the window clock ------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick(time.monotonic())
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            for tracked in list(self._tracked.values()):
+                if now >= tracked.due:
+                    try:
+                        self._window(tracked, now)
+                    except Exception:
+                        # One bad window must not stop the clock for every session.
+                        log.exception("window of session %d failed", tracked.session.session_id)
+                    window = self.window_s[tracked.session.kind]
+                    # If the loop was held up, start afresh rather than firing a burst.
+                    tracked.due = max(tracked.due + window, now + window / 2)
+
+    def latest(self) -> list[tuple[NativeSession, StatsSample]]:
+        with self._lock:
+            return [(t.session, t.last_sample) for t in self._tracked.values() if t.last_sample]
+
+    # -- one window ------------------------------------------------------------------
+
+    def _window(self, tracked: _Tracked, now: float) -> None:
+        session = tracked.session
+        try:
+            counters = session.counters.snapshot()
+        except ValueError:  # released under us (session torn down concurrently)
+            return
+        records = {"frames": tracked.frames.read(), "sends": tracked.sends.read()}
+        sample = build_sample(
+            session.session_id,
+            session.params.bitrate_kbps,
+            records,
+            tracked.counters,
+            counters,
+            now - tracked.window_start,
+        )
+        if self.telemetry is not None:
+            try:
+                sample = _with(sample, self.telemetry(session))
+            except Exception:
+                log.exception("telemetry for session %d failed", session.session_id)
+        tracked.counters = counters
+        tracked.window_start = now
+        tracked.last_sample = sample
+        self._record(tracked, sample)
+        if self.perf:
+            print(perf_line(session.kind, sample), file=self.perf_out, flush=True)
+        for listener in self.listeners:
+            try:
+                listener(session, sample, counters)
+            except Exception:
+                log.exception("sample listener failed")
+
+    def _record(self, tracked: _Tracked, sample: StatsSample) -> None:
+        recorder = self.recorder
+        if recorder is None or not recorder.is_armed():
+            return
+        if tracked.capture_seq != recorder.capture_seq:
+            p = tracked.session.params
+            tracked.recorder_session_id = recorder.register_session(
+                tracked.session.kind,
+                p.width,
+                p.height,
+                p.fps,
+                p.codec,
+                tracked.session.encoder,
+                p.client,
+            )
+            tracked.capture_seq = recorder.capture_seq
+        recorder.push_sample(tracked.recorder_session_id, sample)
+
+
+def _with(sample: StatsSample, fields: dict[str, Any]) -> StatsSample:
+    return msgspec.structs.replace(sample, **fields) if fields else sample
+
+
+def _delta(before: dict[Counter, int], after: dict[Counter, int], counter: Counter) -> int:
+    # Counters only grow; a smaller value means a client restarted its own count.
+    return max(after[counter] - before[counter], 0)
+
+
+def build_sample(
+    session_id: int,
+    bitrate_kbps: int,
+    records: dict[str, np.ndarray[Any, Any]],
+    before: dict[Counter, int],
+    after: dict[Counter, int],
+    seconds: float,
+) -> StatsSample:
+    """One window of one native session: `records` holds the new ring records
+    ("frames", "sends"), `before`/`after` the counters at the window's edges."""
+    seconds = max(seconds, 1e-3)
+    stages: list[StageTiming] = []
+    for name, ring, field_name in NATIVE_STAGE_FIELDS:
+        rows = records[ring]
+        if len(rows):
+            ((p50, p99),) = percentiles(rows, (field_name,)).round(1).tolist()  # plain floats
+            stages.append(StageTiming(name=name, p50_us=p50, p99_us=p99))
+    if len(stages) != len(NATIVE_STAGE_FIELDS):
+        stages = []  # a partial stack would mislead; wait for a window with both rings
+    host_p50 = host_p99 = None
+    sends = records["sends"]
+    if len(sends):
+        latency_ns = sends["done_ts_ns"].astype(np.int64) - sends["capture_ts_ns"].astype(np.int64)
+        host_us = (latency_ns / 1e3).reshape(1, -1)
+        ((host_p50, host_p99),) = column_percentiles(host_us).round(1).tolist()
+
+    reported = after[Counter.FEEDBACK_REPORTS] > 0  # loss is only known from feedback
+    decoded = _delta(before, after, Counter.FRAMES_DECODED)
+    return StatsSample(
+        t_ms=0,
+        session_id=session_id,
+        stages=stages,
+        fps=round(_delta(before, after, Counter.FRAMES_NEW) / seconds, 2),
+        repeat_fps=round(_delta(before, after, Counter.FRAMES_REPEAT) / seconds, 2),
+        mbps=round(_delta(before, after, Counter.PAYLOAD_BYTES_SENT) * 8 / seconds / 1e6, 3),
+        bitrate_kbps=bitrate_kbps,
+        frames_dropped=_delta(before, after, Counter.FRAMES_DROPPED),
+        packets_dropped=_delta(before, after, Counter.PACKETS_LOST) if reported else None,
+        send_dropped=_delta(before, after, Counter.SEND_DROPPED),
+        fec_recovered=_delta(before, after, Counter.FEC_RECOVERED) if reported else None,
+        host_p50_us=host_p50,
+        host_p99_us=host_p99,
+        client_decode_us=(
+            round(_delta(before, after, Counter.DECODE_US_TOTAL) / decoded, 1)
+            if reported and decoded
+            else None
+        ),
+    )
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def perf_line(kind: str, sample: StatsSample) -> str:
+    """The PUNKTFUNK_PERF=1 line: one per session per window, `key=value` pairs.
+
+    perf native session=1 fps=60.0 repeat_fps=0.0 mbps=9.81 target_kbps=10000
+    capture=480/546us submit=6/8us encode=1901/2434us handoff=88/168us send=2122/2362us
+    host=4580/5330us frames_dropped=0 send_dropped=0 packets_dropped=3 fec_recovered=12
+    (one line; stage values are p50/p99 in microseconds; "-" means not measured)
+    """
+    parts = [
+        f"perf {kind}",
+        f"session={sample.session_id}",
+        f"fps={sample.fps:.1f}",
+        f"repeat_fps={sample.repeat_fps:.1f}",
+        f"mbps={sample.mbps:.2f}",
+        f"target_kbps={sample.bitrate_kbps}",
+    ]
+    timed = {stage.name: stage for stage in sample.stages}
+    for name, _, _ in NATIVE_STAGE_FIELDS:
+        stage = timed.get(name)
+        p50, p99 = (stage.p50_us, stage.p99_us) if stage else (None, None)
+        parts.append(f"{name}={_us(p50)}/{_us(p99)}us")
+    parts += [
+        f"host={_us(sample.host_p50_us)}/{_us(sample.host_p99_us)}us",
+        f"frames_dropped={_count(sample.frames_dropped)}",
+        f"send_dropped={_count(sample.send_dropped)}",
+        f"packets_dropped={_count(sample.packets_dropped)}",
+        f"fec_recovered={_count(sample.fec_recovered)}",
+    ]
+    return " ".join(parts)
