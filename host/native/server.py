@@ -71,7 +71,7 @@ class NativeHost:
         self.sessions: dict[int, NativeSession] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._backends: dict[str, str] = {}
         self.address: tuple[str, int] = (settings.bind, settings.port)
 
@@ -87,12 +87,22 @@ class NativeHost:
         self.address = (sockname[0], sockname[1])
         return self.address
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop listening and end every session the normal way: each control connection
+        is closed, so its handler stops the processes, lets observers take the last
+        window and releases the shared memory. Cancelling is the last resort."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        handlers = list(self._handlers)
+        for writer in list(self._handlers.values()):
+            with contextlib.suppress(Exception):
+                writer.write(messages.encode(Bye(reason="host shutting down")))
+            writer.close()
+        if handlers:
+            _, stuck = await asyncio.wait(handlers, timeout=timeout)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -107,7 +117,7 @@ class NativeHost:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)
+        self._handlers[task] = writer
         peer = writer.get_extra_info("peername") or ("?", 0)
         session: NativeSession | None = None
         reason = "client left"
@@ -158,8 +168,7 @@ class NativeHost:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            if task is not None:
-                self._handlers.discard(task)
+            self._handlers.pop(task, None)
 
     def _open_session(self, hello: Hello, peer_ip: str) -> NativeSession:
         session_id = next(self._ids)
