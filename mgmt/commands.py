@@ -29,6 +29,34 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     openapi.set_defaults(handler=print_openapi)
 
+    serve = sub.add_parser(
+        "serve",
+        help="run the host: native streaming, stats capture, REST API and console",
+        description="Run the streaming host under one mgmt process. Settings come from "
+        "defaults, then <config dir>/config.toml, then PUNKTFUNK_* variables, then these "
+        "flags. Prints 'mgmt listening on http://HOST:PORT' once both listeners are up.",
+    )
+    add_settings_flags(serve)
+    serve.set_defaults(handler=run_serve)
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting (mgmt.settings.SETTINGS); unset flags stay None."""
+    from mgmt.settings import SETTINGS, Settings
+
+    defaults = Settings()
+    for name, meaning in SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=meaning
+            )
+        else:
+            parser.add_argument(
+                flag, type=type(default), default=None, metavar=name.upper(), help=meaning
+            )
+
 
 # The handlers import lazily: every `punktfunk` invocation builds this parser, and the
 # web stack is not needed to print help or to run the streaming processes.
@@ -44,6 +72,23 @@ def print_token(args: argparse.Namespace) -> int:
         return 1
     print(token)
     return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mgmt.serve import serve
+    from mgmt.settings import SETTINGS, SettingsError, load
+
+    try:
+        settings = load({name: getattr(args, name) for name in SETTINGS})
+        return asyncio.run(serve(settings))
+    except SettingsError as err:
+        print(f"punktfunk serve: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. the address is in use
+        print(f"punktfunk serve: {err}", file=sys.stderr)
+        return 1
 
 
 def print_openapi(args: argparse.Namespace) -> int:

@@ -1,0 +1,189 @@
+"""`punktfunk serve`: the mgmt process that runs everything.
+
+It owns the control block (armed/perf), the StatsRecorder, the aggregator and the
+native host (whose sessions own their rings and processes), serves the REST API and the
+console under Hypercorn, talks to systemd, and with `demo` keeps a local client
+streaming so that a capture has something to measure.
+
+Start-up binds both listeners before announcing anything: one stdout line
+`mgmt listening on http://HOST:PORT`, then READY=1 to systemd. SIGTERM/SIGINT stop in
+an order that loses nothing: STOPPING=1, the demo client, the native sessions (each one
+gives the aggregator its last window), then the recorder saves an armed capture, then
+the API goes down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.config import captures_dir, config_dir, ensure_private_dir
+from host.native.server import NativeHost, NativeSettings
+from host.native.tls import load_or_create_identity
+from ipc import ControlBlock
+from mgmt.aggregator import Aggregator
+from mgmt.api import create_app
+from mgmt.asgi_server import bind_socket, serve_on_socket
+from mgmt.auth import load_or_create_token
+from mgmt.recorder import StatsRecorder
+from mgmt.settings import Settings, split_address
+from mgmt.systemd import Notifier
+
+log = logging.getLogger(__name__)
+
+CHECKOUT_CONSOLE = Path(__file__).resolve().parent.parent / "console" / "dist"
+DEMO_RESTART_S = (1.0, 10.0)  # first and longest wait before restarting the demo client
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass
+class Running:
+    """What a running `serve` is made of (tests reach in through this)."""
+
+    settings: Settings
+    recorder: StatsRecorder
+    aggregator: Aggregator
+    native: NativeHost
+    control: ControlBlock
+    url: str
+
+
+class DemoClient:
+    """Keeps one local `punktfunk client` streaming from the native host."""
+
+    def __init__(self, address: tuple[str, int], settings: Settings) -> None:
+        host = "127.0.0.1" if address[0] in ("0.0.0.0", "::") else address[0]  # noqa: S104
+        self.argv = [
+            sys.executable,
+            "-m",
+            "host",
+            "client",
+            f"{_url_host(host)}:{address[1]}",
+            "--mode",
+            settings.demo_mode,
+            "--codec",
+            settings.demo_codec,
+            "--bitrate",
+            str(settings.demo_bitrate_kbps),
+            "--label",
+            "demo",
+        ]
+        self.process: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    async def run(self) -> None:
+        wait = DEMO_RESTART_S[0]
+        while True:
+            self.starts += 1
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, stdout=asyncio.subprocess.DEVNULL
+            )
+            code = await self.process.wait()
+            log.warning("demo client exited with %s; restarting in %.0f s", code, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, DEMO_RESTART_S[1])
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def serve(settings: Settings, *, started: asyncio.Future[Running] | None = None) -> int:
+    cfg = ensure_private_dir(config_dir())
+    token = load_or_create_token(cfg)
+    identity = load_or_create_identity(cfg)
+    api_host, api_port = split_address(settings.bind, "bind")
+    native_host, native_port = split_address(settings.native, "native")
+
+    control = ControlBlock.create(perf=settings.perf)
+    try:
+        recorder = StatsRecorder(
+            Path(settings.captures_dir) if settings.captures_dir else captures_dir(),
+            on_armed_change=control.set_armed,
+        )
+        aggregator = Aggregator(recorder, perf=settings.perf)
+        native = NativeHost(
+            NativeSettings(
+                bind=native_host,
+                port=native_port,
+                source=settings.source,
+                encoder=settings.encoder,
+                fec_percent=settings.fec_percent,
+                max_sessions=settings.max_sessions,
+                codec=settings.codec or None,
+                bitrate_kbps=settings.bitrate_kbps or None,
+            ),
+            control,
+            identity,
+            [aggregator],
+        )
+        console = Path(settings.console_dir) if settings.console_dir else CHECKOUT_CONSOLE
+        app = create_app(recorder, token, console_dir=console)
+        api_socket = bind_socket(api_host, api_port)
+        native_address = await native.start()
+    except BaseException:
+        control.close()
+        raise
+
+    notifier = Notifier()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    api_stopped = asyncio.Event()
+    host, port = api_socket.getsockname()[:2]
+    url = f"http://{_url_host(host)}:{port}"
+    api = asyncio.ensure_future(serve_on_socket(app, api_socket, shutdown_trigger=api_stopped.wait))
+    background = [
+        asyncio.ensure_future(aggregator.run()),
+        asyncio.ensure_future(notifier.watchdog()),
+    ]
+    demo = DemoClient(native_address, settings) if settings.demo else None
+    if demo is not None:
+        background.append(asyncio.ensure_future(demo.run()))
+    print(f"mgmt listening on {url}", flush=True)
+    log.info(
+        "native punktfunk/1 on %s:%d; console at %s (token: `punktfunk token`)%s",
+        native_address[0],
+        native_address[1],
+        url,
+        "; demo client streaming" if demo else "",
+    )
+    notifier.ready(status=f"mgmt {url}, native port {native_address[1]}")
+    if started is not None:
+        started.set_result(Running(settings, recorder, aggregator, native, control, url))
+    try:
+        await stop.wait()
+    finally:
+        notifier.stopping()
+        log.info("stopping")
+        for task in background:
+            task.cancel()
+        if demo is not None:
+            await demo.stop()
+        await native.close()
+        saved = await asyncio.to_thread(recorder.shutdown)
+        if saved is not None:
+            log.info("saved the running capture as %s on the way out", saved.id)
+        api_stopped.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await api
+        await asyncio.gather(*background, return_exceptions=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        control.close()
+    return 0

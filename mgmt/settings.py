@@ -1,0 +1,152 @@
+"""`punktfunk serve` configuration: one source of truth, four layers.
+
+    defaults  ->  <config dir>/config.toml  ->  PUNKTFUNK_<NAME> environment  ->  flags
+
+Every setting has the same name in all layers (upper-cased after PUNKTFUNK_ in the
+environment, dashes instead of underscores as a flag). Unknown TOML keys and values of
+the wrong type are errors that name the setting and the layer, not silent defaults.
+The README's configuration table is generated from `SETTINGS` (and a test keeps it so).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from host.config import config_dir
+
+CONFIG_FILE = "config.toml"
+ENV_PREFIX = "PUNKTFUNK_"
+DEFAULT_MGMT_PORT = 47900
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names it and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bind: str = f"127.0.0.1:{DEFAULT_MGMT_PORT}"
+    native: str = "0.0.0.0:47920"
+    source: str = "synthetic"
+    encoder: str = "auto"
+    codec: str = ""
+    bitrate_kbps: int = 0
+    fec_percent: int = 25
+    max_sessions: int = 4
+    perf: bool = False
+    demo: bool = False
+    demo_mode: str = "1280x720@60"
+    demo_codec: str = "h264"
+    demo_bitrate_kbps: int = 10_000
+    captures_dir: str = ""
+    console_dir: str = ""
+    metrics_open: bool = False
+
+
+# One line per setting for --help and the README table.
+SETTINGS: dict[str, str] = {
+    "bind": "mgmt API and console address, HOST:PORT (port 0 picks a free one)",
+    "native": "native punktfunk/1 listener, HOST:PORT (port 0 picks a free one)",
+    "source": "frame source: synthetic[@FPS], x11[:DISPLAY] or file:PATH",
+    "encoder": "auto (NVENC when usable, else CPU), cpu or nvenc",
+    "codec": "force this codec for every session (h264, hevc, av1); empty: as asked",
+    "bitrate_kbps": "force this bitrate for every session; 0: as asked",
+    "fec_percent": "Reed-Solomon parity per block, percent of its data shards (floor 2)",
+    "max_sessions": "concurrent native sessions",
+    "perf": "log one perf line per session per window to stdout",
+    "demo": "also stream to a local demo client, so there is something to measure",
+    "demo_mode": "the demo client's mode, WxH@FPS",
+    "demo_codec": "the demo client's codec",
+    "demo_bitrate_kbps": "the demo client's bitrate",
+    "captures_dir": "where recordings are saved; empty: <config dir>/captures",
+    "console_dir": "the built console to serve; empty: console/dist of this checkout",
+    "metrics_open": "serve /metrics without the bearer token (for a trusted scraper)",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _types() -> dict[str, type]:
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = _types()[name]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise SettingsError(f"{origin}: {name} must be {kind.__name__}, got {value!r}")
+
+
+def load(
+    flags: dict[str, Any] | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    directory: Path | None = None,
+) -> Settings:
+    """Settings from all four layers; `flags` holds only the flags actually given."""
+    settings = Settings()
+    path = (directory or config_dir()) / CONFIG_FILE
+    if path.exists():
+        try:
+            table = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+        unknown = sorted(set(table) - set(SETTINGS))
+        if unknown:
+            raise SettingsError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        settings = replace(settings, **{k: _coerce(k, v, str(path)) for k, v in table.items()})
+    env = os.environ if environ is None else environ
+    from_env = {
+        name: _coerce(name, env[ENV_PREFIX + name.upper()], ENV_PREFIX + name.upper())
+        for name in SETTINGS
+        if ENV_PREFIX + name.upper() in env
+    }
+    settings = replace(settings, **from_env)
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    return replace(
+        settings, **{k: _coerce(k, v, "--" + k.replace("_", "-")) for k, v in given.items()}
+    )
+
+
+def split_address(value: str, setting: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"{setting} must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
+
+
+def markdown_table() -> str:
+    defaults = Settings()
+    rows = [
+        "| setting (config.toml) | environment | flag | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, meaning in SETTINGS.items():
+        default = getattr(defaults, name)
+        shown = "`true`" if default is True else "`false`" if default is False else f"`{default}`"
+        if default == "":
+            shown = "(empty)"
+        rows.append(
+            f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `--{name.replace('_', '-')}` "
+            f"| {shown} | {meaning} |"
+        )
+    return "\n".join(rows)
