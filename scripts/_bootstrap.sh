@@ -59,3 +59,35 @@ ensure_debian_packages() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 }
+
+# ensure_console_packages: `npm ci` in console/ when its lock file changed.
+ensure_console_packages() {
+  local dir="$ROOT/console"
+  [ -f "$dir/package.json" ] || return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "the console needs Node.js >= 20 with npm to build; install them and run again" >&2
+    exit 1
+  fi
+  local want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$dir/node_modules/.stamp-punktfunk" 2>/dev/null)" != "$want" ]; then
+    step "installing the console's npm packages"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$dir/node_modules/.stamp-punktfunk"
+  fi
+}
+
+# build_console: `npm run build` when anything the build reads changed.
+build_console() {
+  local dir="$ROOT/console"
+  [ -f "$dir/package.json" ] || return 0
+  ensure_console_packages
+  local want
+  want="$(cd "$ROOT" && find console -path console/node_modules -prune -o -path console/dist -prune \
+    -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$dir/dist/.stamp-punktfunk" 2>/dev/null)" != "$want" ]; then
+    step "building the console"
+    (cd "$dir" && npm run build --silent)
+    echo "$want" >"$dir/dist/.stamp-punktfunk"
+  fi
+}
