@@ -33,6 +33,7 @@ from host.native.session import NativeSession
 from ipc import Counter, RingReader
 from ipc.window import column_percentiles, percentiles
 from mgmt.models import StageTiming, StatsSample
+from mgmt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,22 @@ class SampleRecorder(Protocol):
     def capture_seq(self) -> int: ...
 
     def register_session(
-        self, kind: str, width: int, height: int, fps: int, codec: str, encoder: str, client: str
+        self,
+        kind: str,
+        width: int,
+        height: int,
+        fps: int,
+        codec: str,
+        encoder: str,
+        client: str,
+        *,
+        gpu: str = "",
     ) -> int: ...
 
     def push_sample(self, session_id: int, sample: StatsSample) -> bool: ...
 
 
 SampleListener = Callable[[NativeSession, StatsSample, dict[Counter, int]], None]
-Telemetry = Callable[[NativeSession], dict[str, Any]]
 
 
 @dataclass
@@ -104,6 +113,8 @@ class Aggregator:
 
     def session_started(self, session: NativeSession) -> None:
         now = time.monotonic()
+        if self.telemetry is not None:
+            self.telemetry.session_started(session.pids)
         with self._lock:
             self._tracked[session.session_id] = _Tracked(
                 session,
@@ -120,6 +131,8 @@ class Aggregator:
             tracked = self._tracked.pop(session.session_id, None)
             if tracked is not None and time.monotonic() - tracked.window_start >= 0.2:
                 self._window(tracked, time.monotonic())
+        if self.telemetry is not None:
+            self.telemetry.session_ended(session.pids)
 
     # -- the window clock ------------------------------------------------------------
 
@@ -164,7 +177,7 @@ class Aggregator:
         )
         if self.telemetry is not None:
             try:
-                sample = _with(sample, self.telemetry(session))
+                sample = msgspec.structs.replace(sample, **self.telemetry.read(session.pids))
             except Exception:
                 log.exception("telemetry for session %d failed", session.session_id)
         tracked.counters = counters
@@ -193,13 +206,10 @@ class Aggregator:
                 p.codec,
                 tracked.session.encoder,
                 p.client,
+                gpu=self.telemetry.gpu.name if self.telemetry is not None else "",
             )
             tracked.capture_seq = recorder.capture_seq
         recorder.push_sample(tracked.recorder_session_id, sample)
-
-
-def _with(sample: StatsSample, fields: dict[str, Any]) -> StatsSample:
-    return msgspec.structs.replace(sample, **fields) if fields else sample
 
 
 def _delta(before: dict[Counter, int], after: dict[Counter, int], counter: Counter) -> int:

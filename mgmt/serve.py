@@ -30,9 +30,11 @@ from mgmt.aggregator import Aggregator
 from mgmt.api import create_app
 from mgmt.asgi_server import bind_socket, serve_on_socket
 from mgmt.auth import load_or_create_token
+from mgmt.metrics import METRICS_PATH, metrics_route
 from mgmt.recorder import StatsRecorder
 from mgmt.settings import Settings, split_address
 from mgmt.systemd import Notifier
+from mgmt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
             Path(settings.captures_dir) if settings.captures_dir else captures_dir(),
             on_armed_change=control.set_armed,
         )
-        aggregator = Aggregator(recorder, perf=settings.perf)
+        aggregator = Aggregator(recorder, perf=settings.perf, telemetry=Telemetry())
         native = NativeHost(
             NativeSettings(
                 bind=native_host,
@@ -132,7 +134,13 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
             [aggregator],
         )
         console = Path(settings.console_dir) if settings.console_dir else CHECKOUT_CONSOLE
-        app = create_app(recorder, token, console_dir=console)
+        app = create_app(
+            recorder,
+            token,
+            console_dir=console,
+            extra_routes=[metrics_route(aggregator, recorder)],
+            extra_protected=() if settings.metrics_open else (METRICS_PATH,),
+        )
         api_socket = bind_socket(api_host, api_port)
         native_address = await native.start()
     except BaseException:
