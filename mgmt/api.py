@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -428,13 +428,16 @@ def create_app(
     *,
     console_dir: Path | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    extra_protected: Collection[str] = (),
 ) -> Starlette:
+    """The API (and the console when `console_dir` holds a build). `extra_routes` are
+    served beside the API; those whose paths are in `extra_protected` need the token."""
     app = Starlette(
         routes=[*api_routes(recorder), *extra_routes, *console_routes(console_dir)],
         middleware=[
             Middleware(ServerTimingMiddleware),
             Middleware(CatchAllMiddleware),
-            Middleware(BearerAuthMiddleware, token=token),
+            Middleware(BearerAuthMiddleware, token=token, also_protect=extra_protected),
         ],
         exception_handlers={ApiError: _on_api_error, HTTPException: _on_http_exception},
     )

@@ -12,6 +12,7 @@ import hmac
 import logging
 import secrets
 import stat
+from collections.abc import Collection
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -60,11 +61,13 @@ def is_protected(path: str) -> bool:
 
 
 class BearerAuthMiddleware:
-    """Reject `/api/` requests without `Authorization: Bearer <token>` (401 envelope)."""
+    """Reject `/api/` requests (and any path in `also_protect`, e.g. `/metrics`) without
+    `Authorization: Bearer <token>` (401 envelope)."""
 
-    def __init__(self, app: ASGIApp, *, token: str) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, also_protect: Collection[str] = ()) -> None:
         self.app = app
         self._token = token.encode("ascii")
+        self._also_protect = frozenset(also_protect)
 
     def authorized(self, scope: Scope) -> bool | None:
         """True/False for a good/bad token, None when no bearer credentials were sent."""
@@ -77,7 +80,9 @@ class BearerAuthMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not is_protected(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or not (
+            is_protected(scope["path"]) or scope["path"] in self._also_protect
+        ):
             await self.app(scope, receive, send)
             return
         verdict = self.authorized(scope)

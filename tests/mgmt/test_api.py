@@ -436,3 +436,24 @@ def test_csv_never_hands_a_spreadsheet_a_formula() -> None:
     )
     header = capture_to_csv(Capture(meta=meta, samples=[sample])).splitlines()[0]
     assert header.split(",")[2].startswith("'=cmd")
+
+
+def test_the_app_supports_the_asgi_lifespan_protocol(tmp_path: Path) -> None:
+    """Hypercorn starts every app with a lifespan scope, which has no path."""
+    import asyncio
+
+    from mgmt.api import create_app
+    from mgmt.recorder import StatsRecorder
+
+    app = create_app(StatsRecorder(tmp_path), "token", extra_protected=("/metrics",))
+    sent: list[dict[str, object]] = []
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

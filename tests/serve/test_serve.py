@@ -15,9 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pytest
 
 from mgmt.models import NATIVE_STAGES
 from tests.serve.conftest import Serve
+
+GRAFANA = Path(__file__).resolve().parents[2] / "scripts" / "grafana-dashboard.json"
 
 
 def test_the_full_round_trip_from_start_to_delete(start_serve: Callable[..., Serve]) -> None:
@@ -167,3 +170,83 @@ def test_a_bad_setting_is_refused_with_its_name(start_serve: Callable[..., Serve
     )
     assert result.returncode == 2
     assert "bind must be HOST:PORT" in result.stderr
+
+
+def _latest_consistent_sample(serve: Serve) -> tuple[dict, str]:
+    """The API's newest sample and a /metrics scrape taken while it was the newest."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        before = serve.api("GET", "/stats/capture/live").json()["samples"]
+        scrape = serve.client.get("/metrics")
+        after = serve.api("GET", "/stats/capture/live").json()["samples"]
+        if before and len(before) == len(after):
+            assert scrape.status_code == 200
+            return after[-1], scrape.text
+        time.sleep(0.2)
+    raise AssertionError("the samples kept moving during every scrape")
+
+
+def test_samples_carry_telemetry_and_metrics_match_the_latest_sample(
+    start_serve: Callable[..., Serve],
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    serve = start_serve("--demo")
+    assert serve.client.get("/metrics", headers={"Authorization": ""}).status_code == 401
+    serve.api("POST", "/stats/capture/start")
+    serve.wait_for_samples(2)
+    sample, text = _latest_consistent_sample(serve)
+
+    # Telemetry: the capture/encode and send processes, from psutil.
+    assert sample["capture_cpu_pct"] > 0
+    assert sample["capture_rss_mb"] > 0
+    assert sample["send_cpu_pct"] >= 0
+    assert sample["send_rss_mb"] > 0
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in families.values()
+        for s in family.samples
+    }
+    labels = {"session": str(sample["session_id"]), "path": "native", "codec": "h264"}
+
+    def value(name: str, **extra: str) -> float:
+        return values[(name, tuple(sorted({**labels, **extra}.items())))]
+
+    for stage in sample["stages"]:
+        for quantile, field in (("0.5", "p50_us"), ("0.99", "p99_us")):
+            got = value("punktfunk_stage_latency_seconds", stage=stage["name"], quantile=quantile)
+            assert got == pytest.approx(stage[field] / 1e6)
+    assert value("punktfunk_host_latency_seconds", quantile="0.5") == pytest.approx(
+        sample["host_p50_us"] / 1e6
+    )
+    assert value("punktfunk_fps") == pytest.approx(sample["fps"])
+    assert value("punktfunk_goodput_bits_per_second") == pytest.approx(sample["mbps"] * 1e6)
+    assert value("punktfunk_target_bits_per_second") == sample["bitrate_kbps"] * 1000
+    assert families["punktfunk_frames_sent"].type == "counter"
+    assert value("punktfunk_frames_sent_total") > 0
+    assert value("punktfunk_bytes_sent_total") > 0
+    assert values[("punktfunk_capture_armed", ())] == 1
+
+    # Every series the Grafana dashboard asks for is one this host exports.
+    dashboard = json.loads(GRAFANA.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exported = {s[0] for s in values}
+    for expr in exprs:
+        for name in re.findall(r"punktfunk_[a-z_]+", expr):
+            assert name in exported, f"dashboard queries {name}, which /metrics lacks"
+    assert serve.stop() == 0
+
+
+def test_metrics_open_serves_a_scraper_without_the_token(
+    start_serve: Callable[..., Serve],
+) -> None:
+    serve = start_serve("--metrics-open")
+    scrape = serve.client.get("/metrics", headers={"Authorization": ""})
+    assert scrape.status_code == 200
+    assert "punktfunk_capture_armed 0.0" in scrape.text
+    assert (
+        serve.api("GET", "/stats/capture/status", headers={"Authorization": ""}).status_code == 401
+    )
+    assert serve.stop() == 0
