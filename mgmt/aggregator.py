@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import msgspec
 import numpy as np
@@ -33,6 +33,7 @@ from host.native.session import NativeSession
 from ipc import Counter, RingReader
 from ipc.window import column_percentiles, percentiles
 from mgmt.models import StageTiming, StatsSample
+from mgmt.recorder import StatsRecorder
 from mgmt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -48,30 +49,6 @@ NATIVE_STAGE_FIELDS = (
     ("handoff", "sends", "handoff_us"),
     ("send", "sends", "send_us"),
 )
-
-
-class SampleRecorder(Protocol):
-    """What the aggregator needs of mgmt.recorder.StatsRecorder."""
-
-    def is_armed(self) -> bool: ...
-
-    @property
-    def capture_seq(self) -> int: ...
-
-    def register_session(
-        self,
-        kind: str,
-        width: int,
-        height: int,
-        fps: int,
-        codec: str,
-        encoder: str,
-        client: str,
-        *,
-        gpu: str = "",
-    ) -> int: ...
-
-    def push_sample(self, session_id: int, sample: StatsSample) -> bool: ...
 
 
 SampleListener = Callable[[NativeSession, StatsSample, dict[Counter, int]], None]
@@ -93,7 +70,7 @@ class _Tracked:
 class Aggregator:
     def __init__(
         self,
-        recorder: SampleRecorder | None = None,
+        recorder: StatsRecorder | None = None,
         *,
         perf: bool = False,
         perf_out: TextIO | None = None,

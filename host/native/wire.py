@@ -67,13 +67,17 @@ def _nonce(salt: bytes, seq: int) -> bytes:
     return salt + seq.to_bytes(8, "little")
 
 
+def _cipher(key: bytes, salt: bytes) -> AESGCM:
+    if len(key) != KEY_SIZE or len(salt) != SALT_SIZE:
+        raise ValueError(f"datagram key must be {KEY_SIZE} bytes and salt {SALT_SIZE} bytes")
+    return AESGCM(key)
+
+
 class Sealer:
     """Builds sealed datagrams for one session; owns the sequence counter."""
 
     def __init__(self, key: bytes, salt: bytes, session_id: int) -> None:
-        if len(key) != KEY_SIZE or len(salt) != SALT_SIZE:
-            raise ValueError("datagram key must be 16 bytes and salt 4 bytes")
-        self._aead = AESGCM(key)
+        self._aead = _cipher(key, salt)
         self._salt = salt
         self._session_id = session_id
         self.seq = 0
@@ -146,9 +150,7 @@ class Opener:
     """Authenticates and parses datagrams for one session; drops are typed and counted."""
 
     def __init__(self, key: bytes, salt: bytes, session_id: int) -> None:
-        if len(key) != KEY_SIZE or len(salt) != SALT_SIZE:
-            raise ValueError("datagram key must be 16 bytes and salt 4 bytes")
-        self._aead = AESGCM(key)
+        self._aead = _cipher(key, salt)
         self._salt = salt
         self._session_id = session_id
         self.window = ReplayWindow()

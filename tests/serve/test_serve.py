@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -157,10 +159,7 @@ def test_systemd_hears_ready_watchdog_and_stopping(
         assert serve.stop() == 0
 
 
-def test_a_bad_setting_is_refused_with_its_name(start_serve: Callable[..., Serve]) -> None:
-    import subprocess
-    import sys
-
+def test_a_bad_setting_is_refused_with_its_name(isolated_config: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "host", "serve", "--bind", "nowhere"],
         capture_output=True,
