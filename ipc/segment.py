@@ -20,6 +20,9 @@ MAGIC = b"PUNKTFNK"
 VERSION = 1
 HEADER_SIZE = 64
 NAME_PREFIX = "pf_"
+# Optional tag in every segment name this process tree creates; a test run sets it so
+# that its leak check looks at its own segments only.
+TAG_ENV = "PUNKTFUNK_SHM_TAG"
 
 # magic, version, kind, record_size, capacity, payload_size, owner_pid
 _HEADER = struct.Struct("<8sHHIIQI")
@@ -107,7 +110,10 @@ class Segment:
     ) -> Segment:
         if payload_size <= 0:
             raise ValueError("payload_size must be positive")
-        name = name or f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}_{kind.name.lower()}"
+        tag = os.environ.get(TAG_ENV, "")
+        name = name or (
+            f"{NAME_PREFIX}{tag}{os.getpid()}_{secrets.token_hex(4)}_{kind.name.lower()}"
+        )
         shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_SIZE + payload_size)
         _HEADER.pack_into(
             _buf(shm), 0, MAGIC, VERSION, kind, record_size, capacity, payload_size, os.getpid()

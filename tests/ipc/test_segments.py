@@ -211,3 +211,13 @@ def test_an_unrelated_process_attaching_does_not_unlink_the_owners_segment() -> 
         assert exists(ctl.name)
     finally:
         ctl.close()
+
+
+def test_segments_created_by_this_run_carry_its_tag() -> None:
+    from tests.conftest import RUN_TAG
+
+    control = ControlBlock.create()
+    try:
+        assert control.name.startswith(f"pf_{RUN_TAG}")
+    finally:
+        control.close()
