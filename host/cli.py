@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 from collections.abc import Sequence
 from importlib.metadata import version
 
 from host import commands as host_commands
+from host import logs
 from mgmt import commands as mgmt_commands
 
 
@@ -27,10 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("PUNKTFUNK_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure()
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

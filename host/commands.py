@@ -139,6 +139,9 @@ def _client(args: argparse.Namespace) -> int:
         print(
             f"{report.frames_decoded} frames decoded, {report.frames_unrecoverable} unrecoverable, "
             f"{report.packets_lost} packets lost, {report.fec_recovered} shards recovered by FEC "
-            f"({report.encoder} {report.mode}, {report.seconds:.1f} s, {report.ended_by})"
+            f"({report.encoder} {report.mode}, {report.seconds:.1f} s)"
         )
+    if report.failed:
+        print(f"punktfunk client: {report.ended_by}", file=sys.stderr)
+        return 1
     return 0

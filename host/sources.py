@@ -193,7 +193,9 @@ def open_source(spec: str, width: int, height: int, fps: int) -> FrameSource:
             raise SourceError(f"source rate in {spec!r} must be in (0, {fps}]")
         return SyntheticSource(width, height, fps, source_fps)
     if kind == "x11":
-        return X11Source(arg or None, width, height)
+        # "x11:0" and "x11::0" both mean display :0; "x11:host:0" a remote one.
+        display = arg if not arg or ":" in arg else f":{arg}"
+        return X11Source(display or None, width, height)
     if kind == "file" and arg:
         return FileSource(arg, width, height, fps)
     raise SourceError(f"unknown source {spec!r}: use synthetic[@FPS], x11[:DISPLAY] or file:PATH")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
+from host import logs
 from host.encoder import EncoderError, EncoderSettings, VideoEncoder
 from host.sources import FrameSource, SourceError, open_source
 from ipc import FRAME_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
@@ -43,9 +44,11 @@ class CaptureConfig:
     frame_ring_name: str
 
 
-def run(config: CaptureConfig, au_out: Connection, stop: Event) -> None:
-    """Process entry point. Returns when stopped, orphaned, or the sender went away."""
+def run(config: CaptureConfig, au_out: Connection, stop: Event, errors: Connection) -> None:
+    """Process entry point. Returns when stopped, orphaned, or the sender went away.
+    A failure to open the source or the encoder goes to the owner over `errors`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when we stop
+    logs.configure()
     control = ControlBlock.attach(config.control_name)
     counters = CountersBlock.attach(config.counters_name)
     ring = Ring.attach(config.frame_ring_name, FRAME_RECORD)
@@ -60,8 +63,10 @@ def run(config: CaptureConfig, au_out: Connection, stop: Event) -> None:
             source.close()
     except (SourceError, EncoderError) as exc:
         log.error("session %d: %s", config.session_id, exc)
+        errors.send(str(exc))
         raise SystemExit(2) from None
     finally:
+        errors.close()
         au_out.close()
         ring.close()
         counters.close()

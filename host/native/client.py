@@ -80,6 +80,11 @@ class ClientReport:
     mode: str = ""
     ended_by: str = ""
 
+    @property
+    def failed(self) -> bool:
+        """The host ended the session with an error, or the control channel broke."""
+        return self.ended_by.startswith(("host error", "control connection failed"))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

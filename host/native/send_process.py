@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
+from host import logs
 from host.native.capture_process import AU_HEADER
 from host.native.packetizer import Packetizer
 from host.native.wire import Sealer
@@ -54,8 +55,11 @@ class SendConfig:
     send_ring_name: str
 
 
-def run(config: SendConfig, au_in: Connection, stop: Event) -> None:
+def run(config: SendConfig, au_in: Connection, stop: Event, errors: Connection) -> None:
+    """Process entry point. Returns when the capture process ends, when stopped, or when
+    orphaned; an unexpected socket error goes to the owner over `errors`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure()
     control = ControlBlock.attach(config.control_name)
     counters = CountersBlock.attach(config.counters_name)
     ring = Ring.attach(config.send_ring_name, SEND_RECORD)
@@ -66,7 +70,12 @@ def run(config: SendConfig, au_in: Connection, stop: Event) -> None:
         sock.setblocking(False)
         sock.connect(config.client_addr)
         _loop(config, sock, control, counters, ring, au_in, stop)
+    except OSError as exc:
+        log.error("session %d: sending failed: %s", config.session_id, exc)
+        errors.send(f"sending failed: {exc}")
+        raise SystemExit(2) from None
     finally:
+        errors.close()
         sock.close()
         au_in.close()
         ring.close()

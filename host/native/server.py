@@ -50,6 +50,10 @@ class NativeSettings:
     bitrate_kbps: int | None = None  # likewise the bitrate
 
 
+class SessionFailedError(RuntimeError):
+    """A session's streaming process gave up (its reason is the message)."""
+
+
 class SessionObserver(Protocol):
     def session_started(self, session: NativeSession) -> None: ...
 
@@ -151,9 +155,10 @@ class NativeHost:
             for observer in self.observers:
                 observer.session_started(session)
             reason = await self._converse(session, reader)
-        except ProtocolError as exc:
-            reason = f"protocol error: {exc}"
-            log.warning("native client %s: %s", peer[0], exc)
+        except (ProtocolError, SessionFailedError) as exc:
+            failed = isinstance(exc, SessionFailedError)
+            reason = f"{'session failed' if failed else 'protocol error'}: {exc}"
+            log.warning("native client %s: %s", peer[0], reason)
             with contextlib.suppress(ConnectionError, OSError):
                 writer.write(messages.encode(messages.Error(message=str(exc)[:1000])))
                 await writer.drain()
@@ -215,7 +220,8 @@ class NativeHost:
         silent_for = 0.0
         while True:
             if not session.alive:
-                raise ProtocolError("the session's streaming processes stopped")
+                reason = session.failure() or "a streaming process stopped (see the host log)"
+                raise SessionFailedError(reason)
             try:
                 message = await messages.read_message(reader, idle_timeout=1.0)
             except TimeoutError:

@@ -85,6 +85,7 @@ class NativeSession:
         ctx = process_context()
         self._stop = ctx.Event()
         au_in, au_out = ctx.Pipe(duplex=False)
+        self._errors, errors_out = ctx.Pipe(duplex=False)
         encoder = EncoderSettings(
             params.codec, params.width, params.height, params.fps, params.bitrate_kbps
         )
@@ -113,17 +114,17 @@ class NativeSession:
         )
         self.capture_process = ctx.Process(
             target=capture_process.run,
-            args=(capture, au_out, self._stop),
+            args=(capture, au_out, self._stop, errors_out),
             name=f"pf-capture-{session_id}",
             daemon=True,
         )
         self.send_process = ctx.Process(
             target=send_process.run,
-            args=(send, au_in, self._stop),
+            args=(send, au_in, self._stop, errors_out),
             name=f"pf-send-{session_id}",
             daemon=True,
         )
-        self._pipe_ends = (au_in, au_out)
+        self._pipe_ends = (au_in, au_out, errors_out)
         self.pids: dict[str, int] = {}
         self._stopped = False
         self._closed = False
@@ -144,6 +145,16 @@ class NativeSession:
         return (
             not self._stopped and self.capture_process.is_alive() and self.send_process.is_alive()
         )
+
+    def failure(self) -> str | None:
+        """Why a streaming process gave up, if one said so before exiting."""
+        try:
+            if self._errors.poll():
+                reason: str = self._errors.recv()
+                return reason
+        except (EOFError, OSError):
+            pass
+        return None
 
     def stop(self, timeout: float = 3.0) -> None:
         """End both processes (politely, then by force). Idempotent. The shared memory
@@ -170,6 +181,7 @@ class NativeSession:
         if self._closed:
             return
         self._closed = True
+        self._errors.close()
         self.frame_ring.close()
         self.send_ring.close()
         self.counters.close()

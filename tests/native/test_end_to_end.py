@@ -291,3 +291,19 @@ def test_the_client_refuses_a_host_whose_certificate_changed(
     assert "changed" in result.stderr
     assert "known_hosts.json" in result.stderr
     assert not second.host.sessions
+
+
+def test_a_source_that_cannot_open_fails_the_session_and_the_client_hears_why(
+    native_host: Callable[..., HostThread],
+) -> None:
+    host = native_host(source="x11:77")  # no X server on display :77
+    result = subprocess.run(
+        client_command(host.address, "--seconds", "5"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot grab X11 display ':77'" in result.stderr.splitlines()[-1]
+    wait_for(lambda: not host.host.sessions, 10, "the failed session to be cleaned up")
