@@ -63,6 +63,7 @@ class _Tracked:
     window_start: float
     due: float
     capture_seq: int = 0  # the capture this session registered with
+    aligned_seq: int = 0  # the capture this session's window clock was restarted for
     recorder_session_id: int = 0
     last_sample: StatsSample | None = field(default=None)
 
@@ -100,6 +101,7 @@ class Aggregator:
                 session.counters.snapshot(),
                 now,
                 now + self.window_s[session.kind],
+                aligned_seq=self.recorder.capture_seq if self.recorder else 0,
             )
 
     def session_ending(self, session: NativeSession) -> None:
@@ -119,8 +121,16 @@ class Aggregator:
             self.tick(time.monotonic())
 
     def tick(self, now: float) -> None:
+        recorder = self.recorder
+        new_capture = recorder.capture_seq if recorder and recorder.is_armed() else 0
         with self._lock:
             for tracked in list(self._tracked.values()):
+                if new_capture and tracked.aligned_seq != new_capture:
+                    # A capture was just armed: its first sample should cover a whole
+                    # window from now, not the tail of one that began before the arm.
+                    tracked.aligned_seq = new_capture
+                    self._restart_window(tracked, now)
+                    continue
                 if now >= tracked.due:
                     try:
                         self._window(tracked, now)
@@ -130,6 +140,13 @@ class Aggregator:
                     window = self.window_s[tracked.session.kind]
                     # If the loop was held up, start afresh rather than firing a burst.
                     tracked.due = max(tracked.due + window, now + window / 2)
+
+    def _restart_window(self, tracked: _Tracked, now: float) -> None:
+        tracked.frames.read()  # what was measured before now belongs to no window
+        tracked.sends.read()
+        tracked.counters = tracked.session.counters.snapshot()
+        tracked.window_start = now
+        tracked.due = now + self.window_s[tracked.session.kind]
 
     def latest(self) -> list[tuple[NativeSession, StatsSample]]:
         with self._lock:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from ipc import FRAME_RECORD, SEND_RECORD, Counter
-from mgmt.aggregator import NATIVE_STAGE_FIELDS, build_sample, perf_line
+from host.native.session import NativeSession, SessionParams, TransportSettings
+from ipc import FRAME_RECORD, SEND_RECORD, ControlBlock, Counter
+from mgmt.aggregator import NATIVE_STAGE_FIELDS, Aggregator, build_sample, perf_line
 from mgmt.models import NATIVE_STAGES, StageTiming, StatsSample
+from mgmt.recorder import StatsRecorder
 
 
 def records(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -130,3 +135,36 @@ def test_the_perf_line_format_is_stable() -> None:
         "send=2122/2362us host=4580/5330us frames_dropped=0 send_dropped=0 "
         "packets_dropped=- fec_recovered=-"
     )
+
+
+def test_arming_restarts_each_sessions_window_so_the_first_sample_is_whole(
+    tmp_path: Path,
+) -> None:
+    """A real session's shared memory (its processes are not started: the test writes
+    the records a capture process would), a real recorder, the aggregator's clock."""
+    control = ControlBlock.create()
+    recorder = StatsRecorder(tmp_path, on_armed_change=control.set_armed)
+    session = NativeSession(
+        1,
+        SessionParams(1280, 720, 60, "h264", 10_000, "test"),
+        ("127.0.0.1", 9),
+        "synthetic",
+        "libx264",
+        TransportSettings(1200, 25, 8.0),
+        control,
+    )
+    aggregator = Aggregator(recorder)
+    try:
+        t0 = time.monotonic()
+        aggregator.session_started(session)
+        aggregator.tick(t0 + 1.5)  # half-way through the first window: nothing yet
+        recorder.start()
+        aggregator.tick(t0 + 1.6)  # sees the new capture: the window restarts here
+        aggregator.tick(t0 + 2.1)  # the old schedule would have fired here
+        assert recorder.status().sample_count == 0
+        aggregator.tick(t0 + 3.7)  # a whole window after the arm
+        assert recorder.status().sample_count == 1
+    finally:
+        recorder.stop()
+        session.close()
+        control.close()
