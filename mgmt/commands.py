@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_settings_flags(serve)
     serve.set_defaults(handler=run_serve)
 
+    from mgmt import stats_cli  # light to import: httpx loads only when a command runs
+
+    stats_cli.register(sub)
+
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting (mgmt.settings.SETTINGS); unset flags stay None."""

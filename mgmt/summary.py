@@ -1,0 +1,149 @@
+"""The summary of a recording: whole-recording figures from its per-window samples.
+
+A stage's p50 and p99 over a recording are the medians of its windows' p50s and p99s
+(a typical window), and `max_p99_us` is the worst window's p99, an upper bound on the
+recording's p99 (within each window at most 1 % of the frames exceed that window's p99).
+Counters are summed over the windows; one that no window measured (all null) stays None,
+never 0. Pure functions over the models; `punktfunk stats show` renders them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mgmt.models import STAGES_BY_KIND, Capture, StatsSample
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """One stage (or the host total) over a recording; microseconds."""
+
+    name: str
+    windows: int  # windows that measured it
+    p50_us: float  # median of the window p50s
+    p99_us: float  # median of the window p99s
+    max_p99_us: float  # the worst window's p99
+
+
+@dataclass(frozen=True)
+class CounterTotal:
+    name: str
+    total: int | None  # None: no window measured it
+    measured: int  # windows that measured it
+    windows: int
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session_id: int
+    windows: int
+    first_t_ms: int
+    last_t_ms: int
+    fps_mean: float
+    mbps_mean: float
+    host: LatencySummary | None
+
+
+@dataclass(frozen=True)
+class RecordingSummary:
+    windows: int
+    stages: list[LatencySummary]  # pipeline order
+    host: LatencySummary | None
+    fps_mean: float | None
+    repeat_fps_mean: float | None
+    mbps_mean: float | None
+    target_mbps_mean: float | None
+    client_decode_us_mean: float | None
+    counters: list[CounterTotal]
+    sessions: list[SessionSummary]  # first-seen order
+
+
+COUNTERS = ("frames_dropped", "packets_dropped", "send_dropped", "fec_recovered")
+COUNTER_LABELS = {
+    "frames_dropped": "frames dropped",
+    "packets_dropped": "packets dropped",
+    "send_dropped": "send dropped",
+    "fec_recovered": "FEC recovered",
+}
+
+
+def stage_order(kind: str, samples: Sequence[StatsSample]) -> list[str]:
+    """The path's pipeline order, then any other stage in first-seen order."""
+    seen: dict[str, None] = {}
+    for sample in samples:
+        for stage in sample.stages:
+            seen.setdefault(stage.name, None)
+    pipeline = [name for name in STAGES_BY_KIND.get(kind, ()) if name in seen]
+    return pipeline + [name for name in seen if name not in pipeline]
+
+
+def summarize_latency(name: str, pairs: Iterable[tuple[float, float]]) -> LatencySummary | None:
+    """Whole-recording figures from per-window (p50, p99) pairs; None when there are none."""
+    p50s, p99s = [], []
+    for p50, p99 in pairs:
+        p50s.append(p50)
+        p99s.append(p99)
+    if not p50s:
+        return None
+    return LatencySummary(
+        name, len(p50s), statistics.median(p50s), statistics.median(p99s), max(p99s)
+    )
+
+
+def _host_pairs(samples: Iterable[StatsSample]) -> list[tuple[float, float]]:
+    return [
+        (s.host_p50_us, s.host_p99_us)
+        for s in samples
+        if s.host_p50_us is not None and s.host_p99_us is not None
+    ]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def summarize(capture: Capture) -> RecordingSummary:
+    samples = capture.samples
+    stages = []
+    for name in stage_order(capture.meta.kind, samples):
+        pairs = [(t.p50_us, t.p99_us) for s in samples for t in s.stages if t.name == name]
+        summary = summarize_latency(name, pairs)
+        if summary is not None:
+            stages.append(summary)
+    counters = []
+    for name in COUNTERS:
+        measured = [v for s in samples if (v := getattr(s, name)) is not None]
+        counters.append(
+            CounterTotal(name, sum(measured) if measured else None, len(measured), len(samples))
+        )
+    by_session: dict[int, list[StatsSample]] = {}
+    for sample in samples:
+        by_session.setdefault(sample.session_id, []).append(sample)
+    sessions = [
+        SessionSummary(
+            session_id=session_id,
+            windows=len(group),
+            first_t_ms=group[0].t_ms,
+            last_t_ms=group[-1].t_ms,
+            fps_mean=statistics.fmean(s.fps for s in group),
+            mbps_mean=statistics.fmean(s.mbps for s in group),
+            host=summarize_latency("host", _host_pairs(group)),
+        )
+        for session_id, group in by_session.items()
+    ]
+    return RecordingSummary(
+        windows=len(samples),
+        stages=stages,
+        host=summarize_latency("host", _host_pairs(samples)),
+        fps_mean=_mean([s.fps for s in samples]),
+        repeat_fps_mean=_mean([s.repeat_fps for s in samples]),
+        mbps_mean=_mean([s.mbps for s in samples]),
+        target_mbps_mean=_mean([s.bitrate_kbps / 1000 for s in samples]),
+        client_decode_us_mean=_mean(
+            [s.client_decode_us for s in samples if s.client_decode_us is not None]
+        ),
+        counters=counters,
+        sessions=sessions,
+    )
