@@ -1,0 +1,188 @@
+/**
+ * The typed REST client: openapi-fetch over the generated `paths`, with the bearer token,
+ * the API's error envelope turned into `ApiError`, and a 401 reported to `onUnauthorized`
+ * (the app returns to the login page with the server's message).
+ */
+import createClient, { type Middleware } from "openapi-fetch";
+import { recordingUrl, takeBootResult, takeSettledBoot, type EarlyResponse } from "../app/bootPrefetch";
+import { exportFilename } from "../data/download";
+import type { paths } from "./schema.gen";
+import type { Capture, CaptureMeta, ExportFormat, StatsStatus } from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** The `{"error": {"code", "message"}}` envelope, or a description of whatever came instead. */
+export function toApiError(status: number, body: unknown, statusText = ""): ApiError {
+  if (typeof body === "object" && body !== null && "error" in body) {
+    const inner: unknown = body.error;
+    if (typeof inner === "object" && inner !== null && "code" in inner && "message" in inner) {
+      const { code, message } = inner;
+      if (typeof code === "string" && typeof message === "string") return new ApiError(status, code, message);
+    }
+  }
+  const text = typeof body === "string" && body.trim() !== "" ? body.trim().slice(0, 200) : statusText;
+  return new ApiError(status, "http_error", `HTTP ${status}${text ? `: ${text}` : ""}`);
+}
+
+export interface DownloadedFile {
+  blob: Blob;
+  filename: string;
+}
+
+export interface Api {
+  status(): Promise<StatsStatus>;
+  start(): Promise<StatsStatus>;
+  /** The saved recording's meta; null when nothing was recording. */
+  stop(): Promise<CaptureMeta | null>;
+  /** The capture in progress from `offset` on; null when nothing is recording. */
+  live(offset: number): Promise<Capture | null>;
+  list(): Promise<CaptureMeta[]>;
+  get(id: string): Promise<Capture>;
+  /** The recording if it is already here (fetched at boot); never fetches. */
+  loaded(id: string): Capture | undefined;
+  exportFile(id: string, format: ExportFormat): Promise<DownloadedFile>;
+  remove(id: string): Promise<void>;
+}
+
+export interface ApiOptions {
+  token: string;
+  baseUrl?: string;
+  /** A response fetched before the app started (boot.ts); by default the page's own. */
+  early?: (url: string, token: string) => Promise<EarlyResponse> | undefined;
+  /** A successful early response that has already arrived; by default boot.ts's. */
+  settled?: (url: string, token: string) => EarlyResponse | undefined;
+  onUnauthorized?: (error: ApiError) => void;
+  fetch?: (input: Request) => Promise<Response>;
+}
+
+interface Result<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+export function createApi(options: ApiOptions): Api {
+  const client = createClient<paths>({
+    baseUrl: options.baseUrl ?? "",
+    ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+  });
+  const auth: Middleware = {
+    onRequest({ request }) {
+      request.headers.set("Authorization", `Bearer ${options.token}`);
+      return request;
+    },
+  };
+  client.use(auth);
+
+  async function call<T>(run: () => Promise<Result<T>>): Promise<{ data: T | undefined; response: Response }> {
+    let result: Result<T>;
+    try {
+      result = await run();
+    } catch (err: unknown) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ApiError(0, "network_error", reason);
+    }
+    const { response } = result;
+    if (!response.ok) {
+      const error = toApiError(response.status, result.error, response.statusText);
+      if (response.status === 401) options.onUnauthorized?.(error);
+      throw error;
+    }
+    return { data: result.data, response };
+  }
+
+  function recordingUrlFor(id: string): string {
+    const base = options.baseUrl ?? (typeof window === "undefined" ? "" : window.location.origin);
+    return recordingUrl(base, id);
+  }
+
+  /** The recording boot.ts already fetched, through the same error handling as `call`. */
+  async function fromEarly(early: Promise<EarlyResponse>): Promise<Capture> {
+    let r: EarlyResponse;
+    try {
+      r = await early;
+    } catch (err: unknown) {
+      throw new ApiError(0, "network_error", err instanceof Error ? err.message : String(err));
+    }
+    if (!r.ok) {
+      let body: unknown = r.text;
+      try {
+        body = JSON.parse(r.text);
+      } catch {
+        // not JSON: toApiError describes the text
+      }
+      const error = toApiError(r.status, body, r.statusText);
+      if (r.status === 401) options.onUnauthorized?.(error);
+      throw error;
+    }
+    // Trusted like every other response of the typed client (openapi-fetch casts too).
+    return r.json as Capture;
+  }
+
+  function required<T>(data: T | undefined, what: string): T {
+    if (data === undefined) throw new ApiError(0, "empty_response", `${what}: the host sent an empty response`);
+    return data;
+  }
+
+  return {
+    async status() {
+      return required((await call(() => client.GET("/api/v1/stats/capture/status"))).data, "status");
+    },
+    async start() {
+      return required((await call(() => client.POST("/api/v1/stats/capture/start"))).data, "start");
+    },
+    async stop() {
+      const { data, response } = await call(() => client.POST("/api/v1/stats/capture/stop"));
+      return response.status === 204 ? null : required(data, "stop");
+    },
+    async live(offset) {
+      try {
+        const { data } = await call(() =>
+          client.GET("/api/v1/stats/capture/live", { params: { query: { offset } } }),
+        );
+        return required(data, "live");
+      } catch (err: unknown) {
+        if (err instanceof ApiError && err.status === 404 && err.code === "not_recording") return null;
+        throw err;
+      }
+    },
+    async list() {
+      return required((await call(() => client.GET("/api/v1/stats/recordings"))).data, "recordings");
+    },
+    loaded(id) {
+      const settled = (options.settled ?? takeSettledBoot)(recordingUrlFor(id), options.token);
+      // Trusted like every other response of the typed client (openapi-fetch casts too).
+      return settled === undefined ? undefined : (settled.json as Capture);
+    },
+    async get(id) {
+      const early = (options.early ?? takeBootResult)(recordingUrlFor(id), options.token);
+      if (early !== undefined) return fromEarly(early);
+      const { data } = await call(() => client.GET("/api/v1/stats/recordings/{id}", { params: { path: { id } } }));
+      return required(data, "recording");
+    },
+    async exportFile(id, format) {
+      const { data, response } = await call(() =>
+        client.GET("/api/v1/stats/recordings/{id}/export", {
+          params: { path: { id }, query: { format } },
+          parseAs: "blob",
+        }),
+      );
+      return {
+        blob: required(data, "export"),
+        filename: exportFilename(id, format, response.headers.get("Content-Disposition")),
+      };
+    },
+    async remove(id) {
+      await call(() => client.DELETE("/api/v1/stats/recordings/{id}", { params: { path: { id } } }));
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { useMemo } from "react";
+import type { Capture, ExportFormat } from "../api/types";
+import { drawBarrier } from "../app/perf";
+import { detailCharts, type ChartEnv } from "../charts/specs";
+import { formatDateTime, formatElapsed, resolutionLabel } from "../data/format";
+import type { ColorScheme } from "../data/stages";
+import { buildTimeline, frameBudgetMs, type Percentile } from "../data/timeline";
+import { useI18n } from "../i18n/I18nProvider";
+import { Badge, ChartCard, ErrorNotice, Notice, Segmented } from "./common";
+import { kindTone } from "./RecordingsTableView";
+
+export interface RecordingDetailViewProps {
+  capture: Capture;
+  mode: Percentile;
+  scheme: ColorScheme;
+  onModeChange: (mode: Percentile) => void;
+  onDownload?: (format: ExportFormat) => void;
+  error?: string | null;
+  /** Once every chart has drawn (per capture and mode). */
+  onAllChartsDrawn?: (info: { at: number; charts: number }) => void;
+}
+
+export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDownload, error, onAllChartsDrawn }: RecordingDetailViewProps) {
+  const { t, intl } = useI18n();
+  const { meta } = capture;
+  const timeline = useMemo(() => {
+    const start = performance.now();
+    const tl = buildTimeline(capture.samples, frameBudgetMs(meta.fps));
+    performance.measure("pf:detail-timeline", { start });
+    return tl;
+  }, [capture.samples, meta.fps]);
+  const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "detail" }), [scheme, t, intl]);
+  const models = useMemo(() => {
+    const start = performance.now();
+    const charts = detailCharts(timeline, mode, env);
+    performance.measure("pf:detail-models", { start });
+    return charts;
+  }, [timeline, mode, env]);
+  const onDrawn = useMemo(() => {
+    const drawable = models.filter((m) => !m.empty).map((m) => m.id);
+    return drawBarrier(drawable, (at) => onAllChartsDrawn?.({ at, charts: drawable.length }));
+  }, [models, onAllChartsDrawn]);
+  const empty = capture.samples.length === 0;
+
+  return (
+    <article className="detail" aria-labelledby="detail-title">
+      <section className="card">
+        <div className="card-head">
+          <h1 id="detail-title">{formatDateTime(intl, meta.started_unix_ms)}</h1>
+          <Badge tone={kindTone(meta.kind)}>{meta.kind === "" ? t("recordings.noSession") : meta.kind}</Badge>
+        </div>
+        <p className="muted mono">{meta.id}</p>
+        <dl className="facts">
+          <div><dt>{t("recordings.resolution")}</dt><dd>{resolutionLabel(meta)}</dd></div>
+          <div><dt>{t("recordings.codec")}</dt><dd>{meta.codec || "—"}</dd></div>
+          <div><dt>{t("recordings.encoder")}</dt><dd>{meta.encoder || "—"}</dd></div>
+          <div><dt>{t("detail.gpu")}</dt><dd>{meta.gpu || "—"}</dd></div>
+          <div><dt>{t("detail.client")}</dt><dd>{meta.client || "—"}</dd></div>
+          <div><dt>{t("recordings.duration")}</dt><dd>{formatElapsed(meta.duration_ms)}</dd></div>
+          <div><dt>{t("recordings.samples")}</dt><dd>{meta.sample_count.toLocaleString(intl)}</dd></div>
+          <div><dt>{t("detail.sessions")}</dt><dd>{timeline.sessionCount}</dd></div>
+        </dl>
+        {meta.truncated ? <Notice tone="warn">{t("detail.truncated", { n: meta.sample_count })}</Notice> : null}
+        {empty ? <Notice>{t("detail.empty")}</Notice> : null}
+        {timeline.sessionCount > 1 ? (
+          <Notice>
+            {timeline.lanes.length > 1 ? t("detail.sessionsConcurrent", { n: timeline.sessionCount }) : t("detail.sessionsSequential", { n: timeline.sessionCount })}
+          </Notice>
+        ) : null}
+        <div className="actions">
+          {empty ? null : (
+            <Segmented<Percentile>
+              label={t("detail.percentile")}
+              value={mode}
+              onChange={onModeChange}
+              options={[
+                { value: "p50", label: "p50" },
+                { value: "p99", label: "p99" },
+              ]}
+            />
+          )}
+          {onDownload !== undefined ? (
+            <>
+              <button type="button" onClick={() => onDownload("json")}>{t("recordings.downloadJson")}</button>
+              <button type="button" onClick={() => onDownload("csv")}>{t("recordings.downloadCsv")}</button>
+            </>
+          ) : null}
+        </div>
+        <ErrorNotice message={error ?? null} />
+      </section>
+      {empty ? null : (
+        <div className="chart-grid">
+          {models.map((m) => (
+            <ChartCard key={m.id} model={m} onDrawn={onDrawn} />
+          ))}
+        </div>
+      )}
+    </article>
+  );
+}

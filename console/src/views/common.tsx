@@ -1,0 +1,77 @@
+/** Small presentational pieces shared by the views. */
+import type { ReactNode } from "react";
+import type { ChartRegistry } from "../charts/UplotChart";
+import { UplotChart } from "../charts/UplotChart";
+import type { ChartModel } from "../charts/specs";
+
+export function ErrorNotice({ message }: { message: string | null }) {
+  if (message === null) return null;
+  return (
+    <p role="alert" className="notice notice-error">
+      {message}
+    </p>
+  );
+}
+
+export function Notice({ children, tone = "info" }: { children: ReactNode; tone?: "info" | "warn" }) {
+  return <p className={`notice notice-${tone}`}>{children}</p>;
+}
+
+export function Badge({ children, tone }: { children: ReactNode; tone: "recording" | "idle" | "native" | "gamestream" | "other" }) {
+  return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+export function ChartCard({
+  model,
+  height,
+  onDrawn,
+  registry,
+}: {
+  model: ChartModel;
+  height?: number;
+  onDrawn?: (id: string) => void;
+  registry?: ChartRegistry;
+}) {
+  return (
+    <figure className="chart-card" data-chart={model.id}>
+      <figcaption>
+        <span className="chart-title">{model.title}</span>
+        {model.notes.map((n) => (
+          <span key={n} className="chart-note" data-testid="chart-note">
+            {n}
+          </span>
+        ))}
+      </figcaption>
+      {model.empty ? null : (
+        <UplotChart
+          model={model}
+          {...(height !== undefined ? { height } : {})}
+          {...(onDrawn !== undefined ? { onDrawn } : {})}
+          {...(registry !== undefined ? { registry } : {})}
+        />
+      )}
+    </figure>
+  );
+}
+
+export function Segmented<T extends string>({
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  value: T;
+  options: readonly { value: T; label: string }[];
+  onChange: (value: T) => void;
+}) {
+  return (
+    <div className="segmented" role="group" aria-label={label}>
+      {options.map((o) => (
+        <button key={o.value} type="button" aria-pressed={o.value === value} onClick={() => onChange(o.value)}>
+          {o.label}
+        </button>
+      ))}
+    </div>
+  );
+}

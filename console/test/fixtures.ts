@@ -1,0 +1,66 @@
+/** Realistic samples and captures for unit tests (and for rendering views with fixture data). */
+import type { Capture, CaptureMeta, StatsSample } from "../src/api/types";
+
+export const NATIVE = ["capture", "submit", "encode", "handoff", "send"] as const;
+export const GAMESTREAM = ["capture", "encode", "packetize", "send"] as const;
+
+export function sample(t_ms: number, overrides: Partial<StatsSample> = {}, stages: readonly string[] = NATIVE): StatsSample {
+  return {
+    t_ms,
+    session_id: 1,
+    stages: stages.map((name, i) => ({ name, p50_us: 1000 * (i + 1), p99_us: 2000 * (i + 1) })),
+    fps: 60,
+    repeat_fps: 0,
+    mbps: 9.5,
+    bitrate_kbps: 10000,
+    frames_dropped: 0,
+    packets_dropped: null,
+    send_dropped: 0,
+    fec_recovered: null,
+    host_p50_us: 16000,
+    host_p99_us: 31000,
+    client_decode_us: null,
+    capture_cpu_pct: 20,
+    capture_rss_mb: 60,
+    send_cpu_pct: 3,
+    send_rss_mb: 40,
+    gpu_util_pct: null,
+    gpu_encoder_util_pct: null,
+    gpu_encoder_fps: null,
+    gpu_encoder_latency_us: null,
+    gpu_graphics_clock_mhz: null,
+    gpu_video_clock_mhz: null,
+    gpu_power_w: null,
+    gpu_memory_used_mb: null,
+    ...overrides,
+  };
+}
+
+export function meta(overrides: Partial<CaptureMeta> = {}): CaptureMeta {
+  return {
+    id: "2026-06-26T20-14-03Z_1280x720",
+    started_unix_ms: Date.UTC(2026, 5, 26, 20, 14, 3),
+    duration_ms: 6000,
+    kind: "native",
+    width: 1280,
+    height: 720,
+    fps: 60,
+    codec: "h264",
+    encoder: "libx264",
+    client: "demo",
+    sample_count: 3,
+    truncated: false,
+    gpu: "",
+    sessions: 1,
+    ...overrides,
+  };
+}
+
+export function capture(samples: StatsSample[], metaOverrides: Partial<CaptureMeta> = {}): Capture {
+  return { meta: meta({ sample_count: samples.length, ...metaOverrides }), samples };
+}
+
+/** n samples every 2 s of one session. */
+export function series(n: number, overrides: (i: number) => Partial<StatsSample> = () => ({})): StatsSample[] {
+  return Array.from({ length: n }, (_, i) => sample(2000 * (i + 1), overrides(i)));
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { detailCharts, healthChart, latencyChart, liveCharts, telemetryCharts, type ChartEnv } from "../src/charts/specs";
+import { buildTimeline } from "../src/data/timeline";
+import { translator } from "../src/i18n/messages";
+import { GAMESTREAM, sample, series } from "./fixtures";
+
+const env: ChartEnv = { scheme: "light", t: translator("en"), locale: "en-GB", syncKey: "test" };
+
+describe("latencyChart", () => {
+  it("stacks the stages with a band between neighbours, plus host total and frame budget", () => {
+    const tl = buildTimeline(series(3), 1000 / 60);
+    const m = latencyChart(tl, 0, "p50", env, "d");
+    const labels = (m.options.series ?? []).map((s) => s.label);
+    expect(labels).toEqual(["t", "capture", "submit", "encode", "handoff", "send", "host total", "frame budget 16.7 ms"]);
+    expect(m.options.bands?.map((b) => b.series)).toEqual([
+      [2, 1],
+      [3, 2],
+      [4, 3],
+      [5, 4],
+    ]);
+    // The data are the timeline's own columns (live appends redraw them in place).
+    expect(m.data[0]).toBe(tl.x);
+    expect(m.data[3]).toBe(tl.lanes[0].stack50[2]);
+    expect(m.empty).toBe(false);
+  });
+
+  it("shows each stage's own value in the legend, not the stacked edge", () => {
+    const tl = buildTimeline(series(1));
+    const m = latencyChart(tl, 0, "p99", env, "d");
+    const encode = m.options.series?.[3];
+    const value = encode?.value;
+    expect(typeof value).toBe("function");
+    if (typeof value === "function") {
+      // stacked edge at encode is 2+4+6 = 12 ms; the legend shows encode's 6 ms
+      expect(value({} as never, 12, 3, 0)).toBe("6.000 ms");
+    }
+  });
+});
+
+describe("healthChart", () => {
+  it("leaves unmeasured counters out and says so", () => {
+    const m = healthChart(buildTimeline(series(2)), env, "d");
+    expect((m.options.series ?? []).map((s) => s.label)).toEqual(["t", "frames dropped", "send dropped"]);
+    expect(m.notes).toEqual(["Not measured on this path: packets dropped, FEC recovered"]);
+  });
+
+  it("becomes a notice when nothing is measured", () => {
+    const samples = series(2, () => ({ frames_dropped: null, send_dropped: null }));
+    const m = healthChart(buildTimeline(samples), env, "d");
+    expect(m.empty).toBe(true);
+    expect(m.notes[0]).toMatch(/no drop or recovery counters/);
+  });
+});
+
+describe("telemetryCharts", () => {
+  it("omits charts whose series are all null", () => {
+    const ids = telemetryCharts(buildTimeline(series(2)), env, "d").map((m) => m.id);
+    expect(ids).toEqual(["d-cpu", "d-memory"]);
+    const none = series(2, () => ({ capture_cpu_pct: null, send_cpu_pct: null, capture_rss_mb: null, send_rss_mb: null }));
+    expect(telemetryCharts(buildTimeline(none), env, "d")).toEqual([]);
+  });
+
+  it("adds the GPU charts when a driver reported them", () => {
+    const gpu = series(2, () => ({ gpu_util_pct: 50, gpu_power_w: 80, gpu_encoder_fps: 60 }));
+    const ids = telemetryCharts(buildTimeline(gpu), env, "d").map((m) => m.id);
+    expect(ids).toEqual(["d-cpu", "d-memory", "d-gpu", "d-gpu-encoder"]);
+  });
+});
+
+describe("detailCharts / liveCharts", () => {
+  it("draws one latency chart per lane of concurrent sessions, labelled with its sessions", () => {
+    const tl = buildTimeline([
+      sample(1000, { session_id: 1 }),
+      sample(1500, { session_id: 2 }, GAMESTREAM),
+      sample(3000, { session_id: 1 }),
+      sample(3500, { session_id: 2 }, GAMESTREAM),
+    ]);
+    const charts = detailCharts(tl, "p50", env);
+    const latency = charts.filter((c) => c.id.startsWith("detail-latency"));
+    expect(latency.map((c) => c.title)).toEqual([
+      "Where the time goes: latency by stage (p50) · session 1",
+      "Where the time goes: latency by stage (p50) · session 2",
+    ]);
+    expect(liveCharts(tl, env).map((c) => c.id)).toEqual(["live-latency-0", "live-latency-1", "live-throughput"]);
+  });
+
+  it("uses the German catalog", () => {
+    const de: ChartEnv = { ...env, t: translator("de"), locale: "de-DE" };
+    const m = latencyChart(buildTimeline(series(1), 20), 0, "p50", de, "d");
+    expect(m.title).toBe("Wohin die Zeit geht: Latenz nach Stufe (p50)");
+    expect(m.options.series?.at(-1)?.label).toBe("Frame-Budget 20,0 ms");
+  });
+});
