@@ -1,0 +1,85 @@
+"""Fixtures for the console browser tests: one real host per module, one Chromium per run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.console.support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONSOLE_DIST,
+    Host,
+    start_host,
+    stop_host,
+)
+
+
+@pytest.fixture(scope="session")
+def console_dist() -> Path:
+    if not (CONSOLE_DIST / "index.html").is_file():
+        pytest.fail(
+            f"the console is not built ({CONSOLE_DIST}/index.html is missing): "
+            "run `cd console && npm ci && npm run build`"
+        )
+    return CONSOLE_DIST
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./scripts/test does)")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory, console_dist: Path) -> Iterator[Host]:
+    running = start_host(tmp_path_factory.mktemp("host"), console_dist)
+    yield running
+    stop_host(running.process)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def new_context(browser: Browser, **options: object) -> BrowserContext:
+    defaults: dict[str, object] = {
+        "viewport": {"width": 1280, "height": 900},
+        "locale": "en-GB",
+        "color_scheme": "light",
+        "accept_downloads": True,
+    }
+    context = browser.new_context(**{**defaults, **options})  # type: ignore[arg-type]
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = new_context(browser)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    assert not errors, f"uncaught errors in the page: {errors}"
