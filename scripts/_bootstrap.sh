@@ -64,8 +64,13 @@ ensure_debian_packages() {
 ensure_console_packages() {
   local dir="$ROOT/console"
   [ -f "$dir/package.json" ] || return 0
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "the console needs Node.js >= 20 with npm to build; install them and run again" >&2
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "the console needs Node.js >= 20.19 with npm to build; install them and run again" >&2
+    exit 1
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+      process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "the console needs Node.js >= 20.19 (Vite 7); this is $(node --version)" >&2
     exit 1
   fi
   local want

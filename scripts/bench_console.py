@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Benchmark the console's charts in headless Chromium against a real `punktfunk serve`.
+
+- detail_5400_ms: navigation → every chart of the recording detail drawn, for a full
+  5400-sample recording (3 h at 2 s; 5 native stages, throughput, health, host and GPU
+  telemetry: 7 charts) written into the captures dir of the running host, loaded in a
+  fresh browser context each time (no HTTP cache, no compiled-code cache: the worst
+  case). The time is the app's own mark (`window.__pfPerf.detailDrawn`,
+  `performance.now()` when the last chart's draw hook ran), so it includes loading the
+  page, fetching and parsing the recording, building the columns and drawing.
+  Also printed: the same with a warm browser (repeat navigations in one context) and an
+  in-app navigation (the View link in the recordings table → every chart drawn).
+- baseline: the same page for a 10-sample recording, measured in the same run.
+- live_update_ms: one live update of a capture holding 5400 samples: the new sample in
+  hand → every live chart redrawn (the app's `__pfPerf.liveUpdates`, in-place appends
+  only). The host cannot be made to hold a 3 h capture in a benchmark, so the live
+  endpoints are answered from a growing synthetic capture at the browser's network layer
+  (Playwright routing); everything in the page is the real app.
+- live baseline: the same measurement against the real demo stream (a capture of a few
+  samples, through the real API).
+
+Medians over several runs; the last line is machine-readable:
+    console: detail_5400_ms=<float> live_update_ms=<float>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from mgmt.models import NATIVE_STAGES, Capture, CaptureMeta, StageTiming, StatsSample
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "console" / "dist"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY = re.compile(r"^mgmt listening on (http://\S+)$")
+BIG_ID = "2026-01-01T00-00-00Z_1920x1080"
+SMALL_ID = "2026-01-01T04-00-00Z_1920x1080"
+BIG_SAMPLES = 5400
+LIVE_START_MS = 1_767_240_000_000
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+def full_sample(i: int, session_id: int = 1) -> StatsSample:
+    """A native window with every field set, varied a little per window."""
+    wobble = (i * 7919) % 97
+    return StatsSample(
+        t_ms=i * 2000,
+        session_id=session_id,
+        stages=[
+            StageTiming(name, p50_us=300.0 * (n + 1) + wobble, p99_us=800.0 * (n + 1) + 3 * wobble)
+            for n, name in enumerate(NATIVE_STAGES)
+        ],
+        fps=59.94 - (i % 13) / 10,
+        repeat_fps=(i % 17) / 10,
+        mbps=19.8 + (i % 10) / 10,
+        bitrate_kbps=20_000,
+        frames_dropped=i % 3,
+        packets_dropped=i % 5,
+        send_dropped=i % 11 // 10,
+        fec_recovered=i % 7,
+        host_p50_us=6200.5 + wobble,
+        host_p99_us=9100.25 + 2 * wobble,
+        client_decode_us=2100.0,
+        capture_cpu_pct=41.5 + i % 5,
+        capture_rss_mb=312.0,
+        send_cpu_pct=12.25 + i % 3,
+        send_rss_mb=88.0,
+        gpu_util_pct=35.0 + i % 9,
+        gpu_encoder_util_pct=22.0 + i % 4,
+        gpu_encoder_fps=60.0,
+        gpu_encoder_latency_us=2900.0 + wobble,
+        gpu_graphics_clock_mhz=1905.0,
+        gpu_video_clock_mhz=1710.0,
+        gpu_power_w=118.5 + i % 6,
+        gpu_memory_used_mb=2048.0,
+    )
+
+
+def meta(recording_id: str, started_unix_ms: int, samples: int) -> CaptureMeta:
+    return CaptureMeta(
+        id=recording_id,
+        started_unix_ms=started_unix_ms,
+        duration_ms=samples * 2000,
+        kind="native",
+        width=1920,
+        height=1080,
+        fps=60,
+        codec="h264",
+        encoder="h264_nvenc",
+        client="bench",
+        sample_count=samples,
+        gpu="NVIDIA H200",
+        sessions=1,
+    )
+
+
+def write_recording(captures: Path, recording_id: str, started: int, samples: int) -> int:
+    capture = Capture(
+        meta(recording_id, started, samples), [full_sample(i) for i in range(samples)]
+    )
+    data = msgspec.json.encode(capture)
+    captures.mkdir(parents=True, exist_ok=True)
+    (captures / f"{recording_id}.json").write_bytes(data)
+    return len(data)
+
+
+# -- the host ------------------------------------------------------------------------------
+
+
+class Host:
+    """`punktfunk serve` in a subprocess with its own config dir."""
+
+    def __init__(self, work: Path, *, demo: bool) -> None:
+        self.config = work / "config"
+        self.captures = work / "captures"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNKTFUNK_")}
+        env["PUNKTFUNK_CONFIG_DIR"] = str(self.config)
+        argv = [sys.executable, "-m", "host", "serve", "--bind", "127.0.0.1:0"]
+        argv += ["--native", "127.0.0.1:0", "--captures-dir", str(self.captures)]
+        argv += ["--console-dir", str(DIST)]
+        argv += ["--demo", "--demo-mode", "640x360@30"] if demo else ["--no-demo"]
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.log.append(line.rstrip())
+                lines.put(line.rstrip())
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.close()
+                raise RuntimeError("serve did not get ready:\n" + "\n".join(self.log)) from None
+            if line is None:
+                raise RuntimeError("serve exited:\n" + "\n".join(self.log))
+            match = READY.match(line)
+            if match:
+                self.url = match.group(1)
+                break
+        self.token = (self.config / "token").read_text(encoding="ascii").strip()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def open_page(browser: Browser, host: Host) -> Page:
+    """A fresh context (empty cache) already holding the token."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB")
+    context.add_init_script(f"localStorage.setItem('punktfunk.token', {json.dumps(host.token)})")
+    return context.new_page()
+
+
+DRAWN = "() => (window.__pfPerf?.detailDrawn.length ?? 0) > 0"
+
+
+def drawn_at(page: Page) -> float:
+    at: float = page.evaluate("() => window.__pfPerf.detailDrawn[0].at")
+    return at
+
+
+def detail_cold(browser: Browser, host: Host, recording_id: str, runs: int) -> float:
+    """Median navigation → drawn, each load in a fresh context (empty caches)."""
+    times = []
+    for i in range(runs + 1):
+        page = open_page(browser, host)
+        try:
+            page.goto(f"{host.url}/recordings/{recording_id}")
+            page.wait_for_function(DRAWN, timeout=60_000)
+            if i > 0:  # the first load warms the host's file cache
+                times.append(drawn_at(page))
+        finally:
+            page.context.close()
+    return statistics.median(times)
+
+
+def detail_warm(browser: Browser, host: Host, recording_id: str, runs: int) -> tuple[float, float]:
+    """Median navigation → drawn in one context (cached bundle), and in-app View → drawn."""
+    page = open_page(browser, host)
+    try:
+        warm = []
+        for i in range(runs + 2):
+            page.goto(f"{host.url}/recordings/{recording_id}")
+            page.wait_for_function(DRAWN, timeout=60_000)
+            if i >= 2:  # Chromium caches compiled code from the second load on
+                warm.append(drawn_at(page))
+        in_app = []
+        row = page.locator(f'tr[data-recording-id="{recording_id}"]')
+        for _ in range(runs):
+            page.goto(f"{host.url}/")
+            row.get_by_role("link", name=re.compile("^View")).click()
+            page.wait_for_function(DRAWN, timeout=60_000)
+            in_app.append(
+                page.evaluate(
+                    "() => window.__pfPerf.detailDrawn[0].at"
+                    " - performance.getEntriesByName('pf:navigate').at(-1).startTime"
+                )
+            )
+        return statistics.median(warm), statistics.median(in_app)
+    finally:
+        page.context.close()
+
+
+class GrowingLiveCapture:
+    """Answers status and live polls as a host with a long capture would: one more window
+    every poll, samples from `offset` on."""
+
+    def __init__(self, start_samples: int) -> None:
+        self.count = start_samples
+        self.encode = msgspec.json.Encoder().encode
+
+    def status(self, route: Route) -> None:
+        body = {
+            "armed": True,
+            "sample_count": self.count,
+            "started_unix_ms": LIVE_START_MS,
+            "kind": "native",
+            "elapsed_ms": self.count * 2000,
+            "truncated": False,
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def live(self, route: Route) -> None:
+        match = re.search(r"[?&]offset=(\d+)", route.request.url)
+        offset = int(match.group(1)) if match else 0
+        if offset > 0:  # a follow-up poll: one window closed since the last one
+            self.count += 1
+        capture = Capture(
+            meta("live", LIVE_START_MS, self.count),
+            [full_sample(i) for i in range(offset, self.count)],
+        )
+        route.fulfill(status=200, content_type="application/json", body=self.encode(capture))
+
+
+def live_updates(page: Page, want: int, timeout_s: float) -> list[dict[str, Any]]:
+    """Wait for `want` in-place live updates (not rebuilds) and return them."""
+    page.wait_for_function(
+        f"() => (window.__pfPerf?.liveUpdates ?? []).filter((u) => !u.rebuilt).length >= {want}",
+        timeout=timeout_s * 1000,
+        polling=250,
+    )
+    updates: list[dict[str, Any]] = page.evaluate("() => window.__pfPerf.liveUpdates")
+    creations: dict[str, int] = page.evaluate("() => window.__pfPerf.chartCreations")
+    assert all(n == 1 for n in creations.values()), f"appends re-created charts: {creations}"
+    return [u for u in updates if not u["rebuilt"]]
+
+
+def live_big(browser: Browser, host: Host, updates: int) -> tuple[float, float, int]:
+    page = open_page(browser, host)
+    try:
+        capture = GrowingLiveCapture(BIG_SAMPLES - updates - 1)
+        page.route("**/api/v1/stats/capture/status", capture.status)
+        page.route("**/api/v1/stats/capture/live*", capture.live)
+        page.goto(f"{host.url}/")
+        got = live_updates(page, updates, timeout_s=updates * 2 + 30)
+        first = page.evaluate("() => window.__pfPerf.liveUpdates.find((u) => u.rebuilt)")
+        return (statistics.median(u["ms"] for u in got), first["ms"], got[-1]["total"])
+    finally:
+        page.context.close()
+
+
+def live_demo(browser: Browser, host: Host, updates: int) -> tuple[float, int]:
+    page = open_page(browser, host)
+    try:
+        page.goto(f"{host.url}/")
+        page.get_by_role("button", name="Start").click()
+        got = live_updates(page, updates, timeout_s=updates * 2 + 30)
+        page.get_by_role("button", name="Stop & save").click()
+        page.get_by_text("Idle").wait_for()
+        return statistics.median(u["ms"] for u in got), got[-1]["total"]
+    finally:
+        page.context.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="detail page loads per recording")
+    parser.add_argument("--updates", type=int, default=6, help="live updates to time")
+    args = parser.parse_args()
+    if not (DIST / "index.html").is_file():
+        print(f"{DIST}/index.html is missing: cd console && npm ci && npm run build")
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="pf-bench-console-") as tmp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        work = Path(tmp)
+        big_bytes = write_recording(work / "quiet" / "captures", BIG_ID, 1_767_225_600_000, 5400)
+        write_recording(work / "quiet" / "captures", SMALL_ID, 1_767_240_000_000, 10)
+        quiet = Host(work / "quiet", demo=False)
+        try:
+            print(f"host {quiet.url} (no demo); {BIG_ID}: {BIG_SAMPLES} samples, {big_bytes} bytes")
+            small_cold = detail_cold(browser, quiet, SMALL_ID, args.runs)
+            small_warm, small_app = detail_warm(browser, quiet, SMALL_ID, args.runs)
+            big_ms = detail_cold(browser, quiet, BIG_ID, args.runs)
+            big_warm, big_app = detail_warm(browser, quiet, BIG_ID, args.runs)
+            print(f"recording detail, navigation → all charts drawn (median of {args.runs}):")
+            print(f"  {'':24s} {'10 samples':>12s} {'5400 samples':>13s} {'ratio':>6s}")
+            for label, small, big in (
+                ("fresh browser context", small_cold, big_ms),
+                ("warm browser (cached)", small_warm, big_warm),
+                ("in-app (View link)", small_app, big_app),
+            ):
+                print(f"  {label:24s} {small:9.1f} ms {big:10.1f} ms {big / small:5.2f}x")
+            live_ms, first_ms, total = live_big(browser, quiet, args.updates)
+            print(
+                f"live update at {total} samples: {live_ms:.2f} ms (median of {args.updates}; "
+                f"first draw of {total - args.updates} samples: {first_ms:.1f} ms)"
+            )
+        finally:
+            quiet.close()
+
+        demo = Host(work / "demo", demo=True)
+        try:
+            demo_ms, demo_total = live_demo(browser, demo, min(args.updates, 4))
+            print(f"live update, real demo capture at {demo_total} samples: {demo_ms:.2f} ms")
+            print(f"  live update ratio, 5400 samples to the demo's: {live_ms / demo_ms:.2f}x")
+        finally:
+            demo.close()
+        browser.close()
+
+    print(f"console: detail_5400_ms={big_ms:.1f} live_update_ms={live_ms:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
