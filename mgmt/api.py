@@ -30,6 +30,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mgmt.auth import BearerAuthMiddleware, is_protected
+from mgmt.compression import MIN_BYTES as GZIP_MIN_BYTES
+from mgmt.compression import GzipCache, accepts_gzip
 from mgmt.errors import (
     CODE_BY_STATUS,
     ApiError,
@@ -153,13 +155,29 @@ async def capture_live(recorder: StatsRecorder, request: Request) -> Response:
     return _json(snapshot)
 
 
+_gzip_cache = GzipCache()
+
+
+async def _large_json(
+    request: Request, data: bytes, headers: Mapping[str, str] | None = None
+) -> Response:
+    """JSON that may be large: gzip it (once per distinct body) when the client accepts."""
+    headers = dict(headers or {})
+    if len(data) >= GZIP_MIN_BYTES:
+        headers["Vary"] = "Accept-Encoding"
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            data = await run_in_threadpool(_gzip_cache.compress, data)
+    return Response(data, media_type=JSON, headers=headers)
+
+
 async def recordings_list(recorder: StatsRecorder, request: Request) -> Response:
-    return Response(await run_in_threadpool(recorder.list_json), media_type=JSON)
+    return await _large_json(request, await run_in_threadpool(recorder.list_json))
 
 
 async def recording_get(recorder: StatsRecorder, request: Request) -> Response:
     data = await run_in_threadpool(recorder.load_json, _recording_id(request))
-    return Response(data, media_type=JSON)
+    return await _large_json(request, data)
 
 
 async def recording_export(recorder: StatsRecorder, request: Request) -> Response:
@@ -168,7 +186,7 @@ async def recording_export(recorder: StatsRecorder, request: Request) -> Respons
     disposition = {"Content-Disposition": f'attachment; filename="{recording_id}.{fmt}"'}
     if fmt == "json":
         data = await run_in_threadpool(recorder.load_json, recording_id)
-        return Response(data, media_type=JSON, headers=disposition)
+        return await _large_json(request, data, disposition)
 
     def as_csv() -> str:
         return capture_to_csv(recorder.load(recording_id))
@@ -371,13 +389,25 @@ async def _console_missing(request: Request) -> Response:
 
 
 class ConsoleFiles(StaticFiles):
-    """The built console; unknown non-API paths without a file extension get index.html."""
+    """The built console; unknown non-API paths without a file extension get index.html.
+
+    Files under assets/ carry a content hash in their names (Vite), so browsers may keep
+    them for good; index.html is revalidated every time, so a new build is seen at once.
+    """
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory=directory, html=True)
         self.index = directory / "index.html"
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await self._get_response(path, scope)
+        hashed = path.startswith("assets/") and response.status_code == 200
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if hashed else "no-cache"
+        )
+        return response
+
+    async def _get_response(self, path: str, scope: Scope) -> Response:
         try:
             return await super().get_response(path, scope)
         except HTTPException as exc:
