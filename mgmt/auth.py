@@ -27,29 +27,39 @@ PROTECTED_PREFIX = "/api/"
 """Every path under this prefix (so all of `/api/v1`) requires the bearer token."""
 
 
-def load_or_create_token(config_dir: Path) -> str:
-    """The API token from `<config_dir>/token`, generated there on first use."""
-    ensure_private_dir(config_dir)
+def read_token(config_dir: Path) -> str | None:
+    """The API token in `<config_dir>/token`; None if there is none yet (no file, or an
+    empty one). ValueError, naming the file, if it holds something that is not a token."""
     path = config_dir / TOKEN_FILE
     try:
         token = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        token = ""
+        return None
     except (UnicodeDecodeError, ValueError) as err:
         raise ValueError(
             f"{path} does not hold a valid API token (it must be printable ASCII); "
             "delete it to generate a new one"
         ) from err
     if not token:
-        token = secrets.token_urlsafe(32)
-        write_private_file(path, (token + "\n").encode("ascii"))
-        log.info("generated a new API token in %s", path)
-        return token
+        return None
     if not token.isprintable() or any(c.isspace() for c in token):
         raise ValueError(
             f"{path} does not hold a valid API token (no spaces or control characters); "
             "delete it to generate a new one"
         )
+    return token
+
+
+def load_or_create_token(config_dir: Path) -> str:
+    """The API token from `<config_dir>/token`, generated there on first use."""
+    ensure_private_dir(config_dir)
+    path = config_dir / TOKEN_FILE
+    token = read_token(config_dir)
+    if token is None:
+        token = secrets.token_urlsafe(32)
+        write_private_file(path, (token + "\n").encode("ascii"))
+        log.info("generated a new API token in %s", path)
+        return token
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         log.warning("%s was readable by others; restricting it to its owner (0600)", path)
         path.chmod(0o600)

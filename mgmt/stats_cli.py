@@ -125,7 +125,7 @@ def resolve_endpoint(
 ) -> Endpoint:
     """The server's URL and token: flags, then environment, then the config dir."""
     from host.config import config_dir  # noqa: PLC0415 -- cheap, but keep imports lazy
-    from mgmt.auth import TOKEN_FILE  # noqa: PLC0415
+    from mgmt.auth import TOKEN_FILE, read_token  # noqa: PLC0415
     from mgmt.settings import SettingsError, load  # noqa: PLC0415
 
     directory = config_dir() if directory is None else directory
@@ -147,10 +147,8 @@ def resolve_endpoint(
     else:
         path = directory / TOKEN_FILE
         try:
-            found_token = path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            found_token = ""
-        except (OSError, UnicodeDecodeError) as err:
+            found_token = read_token(directory) or ""
+        except (OSError, ValueError) as err:
             raise CliError(f"cannot read the API token from {path}: {err}") from None
         if not found_token:
             raise CliError(
