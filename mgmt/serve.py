@@ -32,7 +32,7 @@ from mgmt.asgi_server import bind_socket, serve_on_socket
 from mgmt.auth import load_or_create_token
 from mgmt.metrics import METRICS_PATH, metrics_route
 from mgmt.recorder import StatsRecorder
-from mgmt.settings import Settings, split_address
+from mgmt.settings import Settings, join_address, local_host, split_address
 from mgmt.systemd import Notifier
 from mgmt.telemetry import Telemetry
 
@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 
 CHECKOUT_CONSOLE = Path(__file__).resolve().parent.parent / "console" / "dist"
 DEMO_RESTART_S = (1.0, 10.0)  # first and longest wait before restarting the demo client
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 @dataclass
@@ -62,13 +58,12 @@ class DemoClient:
     """Keeps one local `punktfunk client` streaming from the native host."""
 
     def __init__(self, address: tuple[str, int], settings: Settings) -> None:
-        host = "127.0.0.1" if address[0] in ("0.0.0.0", "::") else address[0]  # noqa: S104
         self.argv = [
             sys.executable,
             "-m",
             "host",
             "client",
-            f"{_url_host(host)}:{address[1]}",
+            join_address(local_host(address[0]), address[1]),
             "--mode",
             settings.demo_mode,
             "--codec",
@@ -154,7 +149,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
         loop.add_signal_handler(sig, stop.set)
     api_stopped = asyncio.Event()
     host, port = api_socket.getsockname()[:2]
-    url = f"http://{_url_host(host)}:{port}"
+    url = f"http://{join_address(host, port)}"
     api = asyncio.ensure_future(serve_on_socket(app, api_socket, shutdown_trigger=api_stopped.wait))
     background = [
         asyncio.ensure_future(aggregator.run()),

@@ -134,6 +134,16 @@ def split_address(value: str, setting: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
 
 
+def join_address(host: str, port: int) -> str:
+    """HOST:PORT as a URL or the client's address argument wants it ([v6]:PORT)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def local_host(host: str) -> str:
+    """The host a client on this machine dials for a listener bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
 def markdown_table() -> str:
     defaults = Settings()
     rows = [

@@ -67,7 +67,6 @@ PLAIN_PROGRESS_EVERY_S = 10.0  # progress lines when stderr is not a terminal
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
-_WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 -- recognised, not bound
 _CLEAR_LINE = "\r\x1b[K"
 
 T = TypeVar("T")
@@ -102,7 +101,7 @@ def normalize_url(url: str) -> str:
 
 def url_from_bind(bind: str) -> str:
     """The URL a local client uses for serve's `bind` setting."""
-    from mgmt.settings import split_address  # noqa: PLC0415 -- only when no URL was given
+    from mgmt.settings import join_address, local_host, split_address  # noqa: PLC0415
 
     host, port = split_address(bind, "bind")
     if port == 0:
@@ -110,11 +109,7 @@ def url_from_bind(bind: str) -> str:
             f"the bind setting is {bind!r} (port 0: serve picked a free port); "
             "pass --url with the address serve printed ('mgmt listening on ...')"
         )
-    if host in _WILDCARD_HOSTS:
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"http://{join_address(local_host(host), port)}"
 
 
 def resolve_endpoint(
