@@ -53,6 +53,7 @@ class _Block:
 class _Frame:
     frame_bytes: int
     flags: int
+    sizes: list[int]  # data shards per block, from the layout
     blocks: list[_Block | None]
     ready_blocks: int = 0
 
@@ -92,7 +93,7 @@ class Reassembler:
             if len(sizes) != header.block_count:
                 self.inconsistent += 1
                 return events
-            frame = _Frame(header.frame_bytes, header.frame_flags, [None] * len(sizes))
+            frame = _Frame(header.frame_bytes, header.frame_flags, sizes, [None] * len(sizes))
             self._pending[index] = frame
             if len(self._pending) > MAX_PENDING_FRAMES:
                 events += self._give_up_before(min(self._pending) + 1)
@@ -116,11 +117,10 @@ class Reassembler:
         return len(self._pending)
 
     def _add(self, frame: _Frame, h: DatagramHeader, shard: bytes) -> bool:
-        expected = block_sizes(frame.frame_bytes, self.shard_size)
         if (
             h.frame_bytes != frame.frame_bytes
             or h.block_count != len(frame.blocks)
-            or expected[h.block_index] != h.data_shards
+            or frame.sizes[h.block_index] != h.data_shards
         ):
             self.inconsistent += 1
             return False
