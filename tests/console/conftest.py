@@ -14,8 +14,6 @@ from tests.console.support import (
     CHROMIUM_ARGS,
     CONSOLE_DIST,
     Host,
-    start_host,
-    stop_host,
 )
 
 
@@ -48,9 +46,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, console_dist: Path) -> Iterator[Host]:
-    running = start_host(tmp_path_factory.mktemp("host"), console_dist)
+    running = Host(tmp_path_factory.mktemp("host"), console_dist)
     yield running
-    stop_host(running.process)
+    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,18 +8,10 @@ capture fills with real samples (one per 2 s window).
 from __future__ import annotations
 
 import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 
 from mgmt.models import (
@@ -31,6 +23,7 @@ from mgmt.models import (
     StatsSample,
     json_encoder,
 )
+from tests.serve.conftest import Serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = Path(os.environ.get("PUNKTFUNK_CONSOLE_DIST", ROOT / "console" / "dist"))
@@ -43,29 +36,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-READY = re.compile(r"^mgmt listening on (http://\S+)$")
-READY_TIMEOUT_S = 60.0
 
 
-@dataclass
-class Host:
-    """A running `punktfunk serve --demo`, its token, and a bearer-authed HTTP client."""
+class Host(Serve):
+    """`punktfunk serve --demo` serving the built console, with a small demo mode."""
 
-    url: str
-    token: str
-    config_dir: Path
-    captures_dir: Path
-    process: subprocess.Popen[str]
-    log: list[str] = field(default_factory=list)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+    def __init__(self, work: Path, console_dir: Path) -> None:
+        self.captures_dir = work / "captures"
+        super().__init__(
+            work / "config",
+            "--demo",
+            "--demo-mode",
+            "640x360@30",
+            "--captures-dir",
+            str(self.captures_dir),
+            "--console-dir",
+            str(console_dir),
         )
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with self.client() as client:
-            return client.request(method, f"/api/v1{path}", **kwargs)
 
     def record(self, samples: int, timeout_s: float = 30.0) -> dict[str, Any]:
         """A real capture through the REST API: start, wait for `samples` windows, stop."""
@@ -80,76 +67,7 @@ class Host:
         return meta
 
     def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log[-lines:])
-
-
-def start_host(work: Path, console_dir: Path) -> Host:
-    config = work / "config"
-    captures = work / "captures"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNKTFUNK_")}
-    env["PUNKTFUNK_CONFIG_DIR"] = str(config)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "host",
-            "serve",
-            "--demo",
-            "--demo-mode",
-            "640x360@30",
-            "--bind",
-            "127.0.0.1:0",
-            "--native",
-            "127.0.0.1:0",
-            "--captures-dir",
-            str(captures),
-            "--console-dir",
-            str(console_dir),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    log: list[str] = []
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.append(line.rstrip("\n"))
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, name="serve-log", daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            stop_host(process)
-            raise RuntimeError("punktfunk serve did not get ready:\n" + "\n".join(log)) from None
-        if line is None:
-            process.wait(10)
-            raise RuntimeError(f"punktfunk serve exited ({process.returncode}):\n" + "\n".join(log))
-        match = READY.match(line)
-        if match:
-            break
-    token = (config / "token").read_text(encoding="ascii").strip()
-    return Host(match.group(1), token, config, captures, process, log)
-
-
-def stop_host(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    if process.stdout is not None:
-        process.stdout.close()
+        return "".join(self.stderr_lines[-lines:])
 
 
 # -- recordings written like the recorder writes them -----------------------------------
