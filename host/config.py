@@ -8,10 +8,11 @@ unless `PUNKTFUNK_CONFIG_DIR` names another (services and tests use that).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from host.files import write_atomically
 
 CONFIG_DIR_ENV = "PUNKTFUNK_CONFIG_DIR"
 
@@ -37,14 +38,4 @@ def ensure_private_dir(path: Path) -> Path:
 def write_private_file(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically with mode 0600: temp file, fsync, rename."""
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data, mode=0o600)

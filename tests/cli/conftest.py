@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.serve.conftest import Serve
+from tests.support.cli import Cli
+from tests.support.serve import Serve
 
 
 @pytest.fixture(scope="package")
@@ -21,54 +19,6 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     host = Serve(config, "--demo", env={"PUNKTFUNK_PERF": "0"})
     yield host
     host.stop()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any PUNKTFUNK_* setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNKTFUNK_")}
-    return {**env, **extra}
-
-
-def run_stats(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "host", "stats", *args],
-        capture_output=True,
-        text=True,
-        env=clean_env() if env is None else env,
-        timeout=timeout,
-        check=False,
-    )
-
-
-class Cli:
-    """`punktfunk stats ...` against the package's serve: --url and --token by default."""
-
-    def __init__(self, serve: Serve) -> None:
-        self.serve = serve
-
-    def argv(self, *args: str, url: bool = True, token: bool = True) -> list[str]:
-        return [
-            *args,
-            *(["--url", self.serve.url] if url else []),
-            *(["--token", self.serve.token] if token else []),
-        ]
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(PUNKTFUNK_CONFIG_DIR=str(self.serve.config), **extra)
-
-    def __call__(
-        self, *args: str, url: bool = True, token: bool = True, **kwargs: Any
-    ) -> subprocess.CompletedProcess[str]:
-        env = kwargs.pop("env", None) or self.env()
-        return run_stats(*self.argv(*args, url=url, token=token), env=env, **kwargs)
-
-    def ok(self, *args: str, **kwargs: Any) -> str:
-        result = self(*args, **kwargs)
-        assert result.returncode == 0, result.stderr
-        assert "Traceback" not in result.stderr
-        return result.stdout
 
 
 @pytest.fixture
@@ -89,16 +39,6 @@ def recording(serve: Serve) -> dict[str, Any]:
     got = serve.api("GET", f"/stats/recordings/{stopped.json()['id']}")
     capture: dict[str, Any] = got.json()
     return capture
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The failure contract: non-zero exit, exactly one stderr line, no traceback."""
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert result.stderr.endswith("\n")
-    return lines[0]
 
 
 @pytest.fixture

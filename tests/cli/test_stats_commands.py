@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cli.conftest import Cli, clean_env, one_error_line, run_stats
-from tests.serve.conftest import Serve
+from tests.support.cli import Cli, clean_env, one_error_line, run_stats
+from tests.support.serve import Serve
 
 PIPELINE = ["capture", "submit", "encode", "handoff", "send"]
 

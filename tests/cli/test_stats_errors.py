@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Cli, clean_env, one_error_line, run_stats
+from tests.support.cli import Cli, clean_env, one_error_line, run_stats
 
 
 def test_server_down_names_the_url_and_suggests_serve(closed_port_url: str) -> None:

@@ -14,6 +14,7 @@ from tests.console.support import (
     CHROMIUM_ARGS,
     CONSOLE_DIST,
     Host,
+    new_context,
 )
 
 
@@ -55,18 +56,6 @@ def host(tmp_path_factory: pytest.TempPathFactory, console_dist: Path) -> Iterat
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def new_context(browser: Browser, **options: object) -> BrowserContext:
-    defaults: dict[str, object] = {
-        "viewport": {"width": 1280, "height": 900},
-        "locale": "en-GB",
-        "color_scheme": "light",
-        "accept_downloads": True,
-    }
-    context = browser.new_context(**{**defaults, **options})  # type: ignore[arg-type]
-    context.set_default_timeout(15_000)
-    return context
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from playwright.sync_api import Browser, BrowserContext
 
 from mgmt.models import (
     GAMESTREAM_STAGES,
@@ -23,7 +24,7 @@ from mgmt.models import (
     StatsSample,
     json_encoder,
 )
-from tests.serve.conftest import Serve
+from tests.support.serve import Serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = Path(os.environ.get("PUNKTFUNK_CONSOLE_DIST", ROOT / "console" / "dist"))
@@ -164,3 +165,15 @@ CHART_IDS_JS = """
   .filter((f) => f.querySelector("canvas"))
   .map((f) => f.dataset.chart)
 """
+
+
+def new_context(browser: Browser, **options: object) -> BrowserContext:
+    defaults: dict[str, object] = {
+        "viewport": {"width": 1280, "height": 900},
+        "locale": "en-GB",
+        "color_scheme": "light",
+        "accept_downloads": True,
+    }
+    context = browser.new_context(**{**defaults, **options})  # type: ignore[arg-type]
+    context.set_default_timeout(15_000)
+    return context

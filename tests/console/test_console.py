@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.console.conftest import new_context
+from tests.console.support import new_context
 from tests.console.support import (
     CHART_IDS_JS,
     COLORED_PIXELS_JS,

@@ -25,8 +25,8 @@ from ipc import (
     SegmentKind,
     SegmentNotFoundError,
 )
-from tests.conftest import SHM_DIR
 from tests.ipc.test_ring import derived_fields
+from tests.support.shm import SHM_DIR
 
 
 def exists(name: str) -> bool:
@@ -214,7 +214,7 @@ def test_an_unrelated_process_attaching_does_not_unlink_the_owners_segment() -> 
 
 
 def test_segments_created_by_this_run_carry_its_tag() -> None:
-    from tests.conftest import RUN_TAG
+    from tests.support.shm import RUN_TAG
 
     control = ControlBlock.create()
     try:

@@ -18,8 +18,8 @@ import pytest
 from host.native import messages
 from host.native.tls import CERT_FILE, KEY_FILE
 from ipc import Counter, FrameFlags
-from tests.conftest import SHM_DIR
-from tests.native.conftest import HostThread, client_command, run_client
+from tests.support.native import HostThread, client_command, run_client
+from tests.support.shm import SHM_DIR
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from mgmt.models import NATIVE_STAGES
-from tests.serve.conftest import Serve
+from tests.support.serve import Serve
 
 GRAFANA = Path(__file__).resolve().parents[2] / "scripts" / "grafana-dashboard.json"
 
