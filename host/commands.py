@@ -1,32 +1,21 @@
-"""Subcommands of the streaming host: `host-native` and `client`."""
+"""The streaming host's own subcommand: `client`, the native punktfunk/1 receiver."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import re
-import signal
 import sys
 from typing import Any
 
 from host.config import config_dir
-from host.encoder import CODECS
+from host.pipeline.encoder import CODECS
 
 MODE = re.compile(r"^(\d+)x(\d+)@(\d+)$")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    native = sub.add_parser(
-        "host-native",
-        help="run the native punktfunk/1 host without mgmt",
-        description="Serve punktfunk/1 clients directly (no REST API, no console). "
-        "Prints 'native listening on HOST:PORT' once it accepts clients.",
-    )
-    add_native_options(native)
-    native.set_defaults(handler=_host_native)
-
     client = sub.add_parser(
         "client",
         help="receive a stream from a punktfunk host",
@@ -44,60 +33,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     client.add_argument("--label", default="punktfunk client", help="name shown on the host")
     client.add_argument("--json", action="store_true", help="print one JSON report at exit")
     client.set_defaults(handler=_client)
-
-
-def add_native_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the native listener, shared with `serve`."""
-    parser.add_argument("--bind", default=None, help="listen address (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=None, help="TCP port; 0 picks a free one")
-    parser.add_argument(
-        "--source", default=None, help="synthetic[@FPS] | x11[:DISPLAY] | file:PATH"
-    )
-    parser.add_argument("--codec", choices=CODECS, default=None, help="force this codec")
-    parser.add_argument("--bitrate", type=int, default=None, metavar="KBPS", help="force this")
-    parser.add_argument("--encoder", choices=("auto", "cpu", "nvenc"), default=None)
-    parser.add_argument("--fec", type=int, default=None, metavar="PCT", help="FEC percent")
-
-
-def native_settings(args: argparse.Namespace) -> Any:
-    from host.native.server import NativeSettings
-
-    overrides = {
-        "bind": args.bind,
-        "port": args.port,
-        "source": args.source,
-        "codec": args.codec,
-        "bitrate_kbps": args.bitrate,
-        "encoder": args.encoder,
-        "fec_percent": args.fec,
-    }
-    return NativeSettings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _host_native(args: argparse.Namespace) -> int:
-    from host.native.server import NativeHost
-    from host.native.tls import load_or_create_identity
-    from ipc import ControlBlock
-
-    settings = native_settings(args)
-
-    async def main() -> None:
-        control = ControlBlock.create(perf=os.environ.get("PUNKTFUNK_PERF") == "1")
-        host = NativeHost(settings, control, load_or_create_identity(config_dir()))
-        try:
-            address = await host.start()
-            print(f"native listening on {address[0]}:{address[1]}", flush=True)
-            stopped = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopped.set)
-            await stopped.wait()
-        finally:
-            await host.close()
-            control.close()
-
-    asyncio.run(main())
-    return 0
 
 
 def _client(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Where punktfunk keeps its state: the config dir and the private files in it.
 
 The config dir holds the API token, the host certificate and key, the client's pinned
-host fingerprints and the captures dir. It is `platformdirs.user_config_path("punktfunk")`
+host fingerprints and (mgmt's) captures dir. It is `platformdirs.user_config_path("punktfunk")`
 unless `PUNKTFUNK_CONFIG_DIR` names another (services and tests use that).
 """
 
@@ -22,10 +22,6 @@ def config_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return platformdirs.user_config_path("punktfunk")
-
-
-def captures_dir() -> Path:
-    return config_dir() / "captures"
 
 
 def ensure_private_dir(path: Path) -> Path:

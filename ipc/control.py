@@ -1,8 +1,7 @@
 """The control block: what producers must do, written by its owner only.
 
-Three u64 words: `flags` (bit 0 armed, bit 1 perf), `generation` (bumped on every arm,
-so a producer can tell two captures apart) and a spare. Producers read `flags` once
-per frame; measuring happens when it is non-zero (`perf or armed`).
+One u64 word, `flags` (bit 0 armed, bit 1 perf), and spares for later use. Producers
+read `flags` once per frame; measuring happens when it is non-zero (`perf or armed`).
 """
 
 from __future__ import annotations
@@ -44,16 +43,10 @@ class ControlBlock:
     def perf(self) -> bool:
         return bool(self._words[0] & PERF)
 
-    @property
-    def generation(self) -> int:
-        return int(self._words[1])
-
     # -- owner ------------------------------------------------------------------------
 
     def set_armed(self, armed: bool) -> None:
         self._require_owner()
-        if armed and not self.armed:
-            self._words[1] = self._words[1] + 1
         self._words[0] = (self._words[0] | ARMED) if armed else (self._words[0] & ~ARMED)
 
     def set_perf(self, perf: bool) -> None:

@@ -99,11 +99,10 @@ SEND_RECORD = RecordLayout(
         ("capture_ts_ns", "Q"),  # copied from the frame, so host latency needs one ring
         ("done_ts_ns", "Q"),  # CLOCK_MONOTONIC after the last datagram went to the kernel
         ("handoff_us", "I"),  # encoder output -> send process picked it up
-        ("send_us", "I"),  # packetize -> last datagram handed to the kernel
+        ("packetize_us", "I"),  # framing + FEC, where a path measures it on its own
+        ("send_us", "I"),  # after packetizing -> last datagram handed to the kernel
         ("bytes", "I"),  # bytes on the wire for this frame (headers, parity, tags)
         ("datagrams", "H"),
         ("parity_shards", "H"),
     ),
 )
-
-LAYOUTS = {layout.kind: layout for layout in (FRAME_RECORD, SEND_RECORD)}

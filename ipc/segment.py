@@ -17,7 +17,7 @@ from enum import IntEnum
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = b"PUNKTFNK"
-VERSION = 1
+VERSION = 2  # 2: SendRecord gained packetize_us
 HEADER_SIZE = 64
 NAME_PREFIX = "pf_"
 # Optional tag in every segment name this process tree creates; a test run sets it so

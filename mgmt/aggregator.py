@@ -1,15 +1,18 @@
 """The aggregator: every window, each live session's rings and counters become one sample.
 
-Per session and window (native 2 s, gamestream 1 s) it reads the new records of the
-session's rings (validated copies, see `ipc.ring`) and the deltas of its counters, and
-builds a `StatsSample`: p50/p99 per stage in the path's order, new and repeated frames
-per second, goodput, counter deltas (null where the path cannot measure them), the host
-latency of each frame (capture start -> last datagram sent) and the client's decode time.
+Per session and window (the path's own: native 2 s, gamestream 1 s) it reads the new
+records of the session's rings (validated copies, see `ipc.ring`) and the deltas of its
+counters, and builds a `StatsSample`: p50/p99 per stage in the path's order, new and
+repeated frames per second, goodput, counter deltas (null where the path cannot measure
+them), the host latency of each frame (capture start -> last datagram sent) and the
+client's decode time.
 
 The sample then goes where it is wanted: to the StatsRecorder while a capture is armed
-(the session registers with each capture on its first sample), to stdout as one perf
-line when PUNKTFUNK_PERF=1, and to any listener (Prometheus gauges). Stage timings exist
-only while producers measure (`perf or armed`); counters-based fields always do.
+(the session registers with each capture on its first sample) and to stdout as one perf
+line when PUNKTFUNK_PERF=1; /metrics reads the latest one. Stage timings exist only
+while producers measure (`perf or armed`); counters-based fields always do. Sessions
+are seen only through `StreamSession`: the stage map and window length are the path's
+own declaration (`host.pipeline.stages`), so nothing here knows a protocol.
 
 Nothing here runs per frame: a window is a handful of numpy operations over at most a
 few hundred records.
@@ -22,14 +25,14 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import msgspec
 import numpy as np
 
-from host.native.session import NativeSession
+from host.pipeline.session import StreamSession
+from host.pipeline.stages import PathSpec
 from ipc import Counter, RingReader
 from ipc.window import column_percentiles, percentiles
 from mgmt.models import StageTiming, StatsSample
@@ -38,25 +41,12 @@ from mgmt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = {"native": 2.0, "gamestream": 1.0}
 TICK_S = 0.1
-
-# Where each native stage's duration lives: (ring, record field), in pipeline order.
-NATIVE_STAGE_FIELDS = (
-    ("capture", "frames", "capture_us"),
-    ("submit", "frames", "submit_us"),
-    ("encode", "frames", "encode_us"),
-    ("handoff", "sends", "handoff_us"),
-    ("send", "sends", "send_us"),
-)
-
-
-SampleListener = Callable[[NativeSession, StatsSample, dict[Counter, int]], None]
 
 
 @dataclass
 class _Tracked:
-    session: NativeSession
+    session: StreamSession
     frames: RingReader
     sends: RingReader
     counters: dict[Counter, int]
@@ -76,20 +66,17 @@ class Aggregator:
         perf: bool = False,
         perf_out: TextIO | None = None,
         telemetry: Telemetry | None = None,
-        window_s: dict[str, float] | None = None,
     ) -> None:
         self.recorder = recorder
         self.perf = perf
         self.perf_out = perf_out or sys.stdout
         self.telemetry = telemetry
-        self.window_s = window_s or WINDOW_S
-        self.listeners: list[SampleListener] = []
         self._tracked: dict[int, _Tracked] = {}
         self._lock = threading.Lock()  # session_ending arrives from a worker thread
 
     # -- SessionObserver -------------------------------------------------------------
 
-    def session_started(self, session: NativeSession) -> None:
+    def session_started(self, session: StreamSession) -> None:
         now = time.monotonic()
         if self.telemetry is not None:
             self.telemetry.session_started(session.pids)
@@ -100,11 +87,11 @@ class Aggregator:
                 session.send_ring.reader(),
                 session.counters.snapshot(),
                 now,
-                now + self.window_s[session.kind],
+                now + session.window_s,
                 aligned_seq=self.recorder.capture_seq if self.recorder else 0,
             )
 
-    def session_ending(self, session: NativeSession) -> None:
+    def session_ending(self, session: StreamSession) -> None:
         """The processes have stopped; take the last (partial) window, then forget it."""
         with self._lock:
             tracked = self._tracked.pop(session.session_id, None)
@@ -137,7 +124,7 @@ class Aggregator:
                     except Exception:
                         # One bad window must not stop the clock for every session.
                         log.exception("window of session %d failed", tracked.session.session_id)
-                    window = self.window_s[tracked.session.kind]
+                    window = tracked.session.window_s
                     # If the loop was held up, start afresh rather than firing a burst.
                     tracked.due = max(tracked.due + window, now + window / 2)
 
@@ -146,9 +133,9 @@ class Aggregator:
         tracked.sends.read()
         tracked.counters = tracked.session.counters.snapshot()
         tracked.window_start = now
-        tracked.due = now + self.window_s[tracked.session.kind]
+        tracked.due = now + tracked.session.window_s
 
-    def latest(self) -> list[tuple[NativeSession, StatsSample]]:
+    def latest(self) -> list[tuple[StreamSession, StatsSample]]:
         with self._lock:
             return [(t.session, t.last_sample) for t in self._tracked.values() if t.last_sample]
 
@@ -162,6 +149,7 @@ class Aggregator:
             return
         records = {"frames": tracked.frames.read(), "sends": tracked.sends.read()}
         sample = build_sample(
+            session.path,
             session.session_id,
             session.params.bitrate_kbps,
             records,
@@ -179,12 +167,7 @@ class Aggregator:
         tracked.last_sample = sample
         self._record(tracked, sample)
         if self.perf:
-            print(perf_line(session.kind, sample), file=self.perf_out, flush=True)
-        for listener in self.listeners:
-            try:
-                listener(session, sample, counters)
-            except Exception:
-                log.exception("sample listener failed")
+            print(perf_line(session.path, sample), file=self.perf_out, flush=True)
 
     def _record(self, tracked: _Tracked, sample: StatsSample) -> None:
         recorder = self.recorder
@@ -211,7 +194,27 @@ def _delta(before: dict[Counter, int], after: dict[Counter, int], counter: Count
     return max(after[counter] - before[counter], 0)
 
 
+def stage_timings(path: PathSpec, records: dict[str, np.ndarray[Any, Any]]) -> list[StageTiming]:
+    """p50/p99 of each of the path's stages over `records`, in the path's order; empty
+    unless every stage has records (a partial stack would mislead)."""
+    stages: list[StageTiming] = []
+    for stage in path.stages:
+        rows = records[stage.ring]
+        if not len(rows):
+            return []
+        if len(stage.fields) == 1:
+            ((p50, p99),) = percentiles(rows, stage.fields).round(1).tolist()  # plain floats
+        else:  # a stage made of several fields: the percentiles of their per-frame sum
+            total = np.zeros((1, len(rows)), dtype=np.float64)
+            for name in stage.fields:
+                total[0] += rows[name]
+            ((p50, p99),) = column_percentiles(total).round(1).tolist()
+        stages.append(StageTiming(name=stage.name, p50_us=p50, p99_us=p99))
+    return stages
+
+
 def build_sample(
+    path: PathSpec,
     session_id: int,
     bitrate_kbps: int,
     records: dict[str, np.ndarray[Any, Any]],
@@ -219,17 +222,10 @@ def build_sample(
     after: dict[Counter, int],
     seconds: float,
 ) -> StatsSample:
-    """One window of one native session: `records` holds the new ring records
+    """One window of one session of `path`: `records` holds the new ring records
     ("frames", "sends"), `before`/`after` the counters at the window's edges."""
     seconds = max(seconds, 1e-3)
-    stages: list[StageTiming] = []
-    for name, ring, field_name in NATIVE_STAGE_FIELDS:
-        rows = records[ring]
-        if len(rows):
-            ((p50, p99),) = percentiles(rows, (field_name,)).round(1).tolist()  # plain floats
-            stages.append(StageTiming(name=name, p50_us=p50, p99_us=p99))
-    if len(stages) != len(NATIVE_STAGE_FIELDS):
-        stages = []  # a partial stack would mislead; wait for a window with both rings
+    stages = stage_timings(path, records)
     host_p50 = host_p99 = None
     sends = records["sends"]
     if len(sends):
@@ -269,7 +265,7 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def perf_line(kind: str, sample: StatsSample) -> str:
+def perf_line(path: PathSpec, sample: StatsSample) -> str:
     """The PUNKTFUNK_PERF=1 line: one per session per window, `key=value` pairs.
 
     perf native session=1 fps=60.0 repeat_fps=0.0 mbps=9.81 target_kbps=10000
@@ -278,7 +274,7 @@ def perf_line(kind: str, sample: StatsSample) -> str:
     (one line; stage values are p50/p99 in microseconds; "-" means not measured)
     """
     parts = [
-        f"perf {kind}",
+        f"perf {path.kind}",
         f"session={sample.session_id}",
         f"fps={sample.fps:.1f}",
         f"repeat_fps={sample.repeat_fps:.1f}",
@@ -286,7 +282,7 @@ def perf_line(kind: str, sample: StatsSample) -> str:
         f"target_kbps={sample.bitrate_kbps}",
     ]
     timed = {stage.name: stage for stage in sample.stages}
-    for name, _, _ in NATIVE_STAGE_FIELDS:
+    for name in path.stage_names:
         stage = timed.get(name)
         p50, p99 = (stage.p50_us, stage.p99_us) if stage else (None, None)
         parts.append(f"{name}={_us(p50)}/{_us(p99)}us")

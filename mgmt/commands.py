@@ -1,4 +1,4 @@
-"""Subcommands this package adds to `punktfunk` (see host/cli.py).
+"""Subcommands this package adds to `punktfunk` (see mgmt/cli.py).
 
 Each subcommand sets `handler=<function(args) -> exit code>` on its parser.
 """
@@ -38,6 +38,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     add_settings_flags(serve)
     serve.set_defaults(handler=run_serve)
+
+    native = sub.add_parser(
+        "host-native",
+        help="run the native punktfunk/1 listener alone (no REST API, no console)",
+        description="Serve punktfunk/1 clients directly, with the same settings and flags "
+        "as serve (those of the API and console are ignored). Prints 'native listening on "
+        "HOST:PORT' once it accepts clients.",
+    )
+    add_settings_flags(native)
+    native.set_defaults(handler=run_host_native)
 
     from mgmt import stats_cli  # light to import: httpx loads only when a command runs
 
@@ -93,6 +103,48 @@ def run_serve(args: argparse.Namespace) -> int:
     except OSError as err:  # e.g. the address is in use
         print(f"punktfunk serve: {err}", file=sys.stderr)
         return 1
+
+
+def run_host_native(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from host.native.server import NativeHost
+    from host.native.tls import load_or_create_identity
+    from ipc import ControlBlock
+    from mgmt.sessions import Sessions
+    from mgmt.settings import SETTINGS, SettingsError, load, native_settings
+
+    try:
+        settings = load({name: getattr(args, name) for name in SETTINGS})
+        native = native_settings(settings)
+    except SettingsError as err:
+        print(f"punktfunk host-native: {err}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        control = ControlBlock.create(perf=settings.perf)
+        host = NativeHost(
+            native, control, load_or_create_identity(config_dir()), Sessions(settings.max_sessions)
+        )
+        try:
+            address = await host.start()
+            print(f"native listening on {address[0]}:{address[1]}", flush=True)
+            stopped = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stopped.set)
+            await stopped.wait()
+        finally:
+            await host.close()
+            control.close()
+
+    try:
+        asyncio.run(main())
+    except OSError as err:  # e.g. the address is in use
+        print(f"punktfunk host-native: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def print_openapi(args: argparse.Namespace) -> int:

@@ -16,6 +16,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
+from host.pipeline import stages
+
 Us = Annotated[float, Meta(ge=0, description="microseconds")]
 OptCount = Annotated[
     int | None,
@@ -23,9 +25,10 @@ OptCount = Annotated[
 ]
 OptFloat = float | None
 
-NATIVE_STAGES = ("capture", "submit", "encode", "handoff", "send")
-GAMESTREAM_STAGES = ("capture", "encode", "packetize", "send")
-STAGES_BY_KIND = {"native": NATIVE_STAGES, "gamestream": GAMESTREAM_STAGES}
+# Stage names and order have one owner, host.pipeline.stages; these are its views.
+STAGES_BY_KIND = stages.STAGES_BY_KIND
+NATIVE_STAGES = STAGES_BY_KIND["native"]
+GAMESTREAM_STAGES = STAGES_BY_KIND["gamestream"]
 
 
 class StageTiming(Struct):

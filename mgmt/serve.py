@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.config import captures_dir, config_dir, ensure_private_dir
-from host.native.server import NativeHost, NativeSettings
+from host.config import config_dir, ensure_private_dir
+from host.native.server import NativeHost
 from host.native.tls import load_or_create_identity
 from ipc import ControlBlock
 from mgmt.aggregator import Aggregator
@@ -32,7 +32,15 @@ from mgmt.asgi_server import bind_socket, serve_on_socket
 from mgmt.auth import load_or_create_token
 from mgmt.metrics import METRICS_PATH, metrics_route
 from mgmt.recorder import StatsRecorder
-from mgmt.settings import Settings, join_address, local_host, split_address
+from mgmt.sessions import Sessions
+from mgmt.settings import (
+    Settings,
+    captures_dir,
+    join_address,
+    local_host,
+    native_settings,
+    split_address,
+)
 from mgmt.systemd import Notifier
 from mgmt.telemetry import Telemetry
 
@@ -49,6 +57,7 @@ class Running:
     settings: Settings
     recorder: StatsRecorder
     aggregator: Aggregator
+    sessions: Sessions
     native: NativeHost
     control: ControlBlock
     url: str
@@ -61,7 +70,7 @@ class DemoClient:
         self.argv = [
             sys.executable,
             "-m",
-            "host",
+            "mgmt",
             "client",
             join_address(local_host(address[0]), address[1]),
             "--mode",
@@ -104,30 +113,14 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     token = load_or_create_token(cfg)
     identity = load_or_create_identity(cfg)
     api_host, api_port = split_address(settings.bind, "bind")
-    native_host, native_port = split_address(settings.native, "native")
+    native = native_settings(settings)
 
     control = ControlBlock.create(perf=settings.perf)
     try:
-        recorder = StatsRecorder(
-            Path(settings.captures_dir) if settings.captures_dir else captures_dir(),
-            on_armed_change=control.set_armed,
-        )
+        recorder = StatsRecorder(captures_dir(settings), on_armed_change=control.set_armed)
         aggregator = Aggregator(recorder, perf=settings.perf, telemetry=Telemetry())
-        native = NativeHost(
-            NativeSettings(
-                bind=native_host,
-                port=native_port,
-                source=settings.source,
-                encoder=settings.encoder,
-                fec_percent=settings.fec_percent,
-                max_sessions=settings.max_sessions,
-                codec=settings.codec or None,
-                bitrate_kbps=settings.bitrate_kbps or None,
-            ),
-            control,
-            identity,
-            [aggregator],
-        )
+        sessions = Sessions(settings.max_sessions, [aggregator])
+        native_host = NativeHost(native, control, identity, sessions)
         console = Path(settings.console_dir) if settings.console_dir else CHECKOUT_CONSOLE
         app = create_app(
             recorder,
@@ -137,7 +130,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
             extra_protected=() if settings.metrics_open else (METRICS_PATH,),
         )
         api_socket = bind_socket(api_host, api_port)
-        native_address = await native.start()
+        native_address = await native_host.start()
     except BaseException:
         control.close()
         raise
@@ -168,7 +161,9 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     )
     notifier.ready(status=f"mgmt {url}, native port {native_address[1]}")
     if started is not None:
-        started.set_result(Running(settings, recorder, aggregator, native, control, url))
+        started.set_result(
+            Running(settings, recorder, aggregator, sessions, native_host, control, url)
+        )
     try:
         await stop.wait()
     finally:
@@ -178,7 +173,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
             task.cancel()
         if demo is not None:
             await demo.stop()
-        await native.close()
+        await native_host.close()
         saved = await asyncio.to_thread(recorder.shutdown)
         if saved is not None:
             log.info("saved the running capture as %s on the way out", saved.id)

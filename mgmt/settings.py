@@ -14,9 +14,12 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from host.config import config_dir
+
+if TYPE_CHECKING:
+    from host.native.server import NativeSettings
 
 CONFIG_FILE = "config.toml"
 ENV_PREFIX = "PUNKTFUNK_"
@@ -31,6 +34,10 @@ class SettingsError(ValueError):
 class Settings:
     bind: str = f"127.0.0.1:{DEFAULT_MGMT_PORT}"
     native: str = "0.0.0.0:47920"
+    gamestream: bool = True
+    gamestream_port: int = 47989
+    mdns: bool = True
+    apps: str = ""
     source: str = "synthetic"
     encoder: str = "auto"
     codec: str = ""
@@ -51,12 +58,17 @@ class Settings:
 SETTINGS: dict[str, str] = {
     "bind": "mgmt API and console address, HOST:PORT (port 0 picks a free one)",
     "native": "native punktfunk/1 listener, HOST:PORT (port 0 picks a free one)",
+    "gamestream": "serve Moonlight clients (GameStream) on the native listener's host",
+    "gamestream_port": "GameStream HTTP port; HTTPS, RTSP, control, video and audio follow "
+    "it as on a GameStream host (0 picks free ports, announced to the client)",
+    "mdns": "advertise the GameStream host on the LAN (_nvstream._tcp) so Moonlight lists it",
+    "apps": "GameStream apps beside Desktop, 'Title=SOURCE;Title=SOURCE' (a source as above)",
     "source": "frame source: synthetic[@FPS], x11[:DISPLAY] or file:PATH",
     "encoder": "auto (NVENC when usable, else CPU), cpu or nvenc",
     "codec": "force this codec for every session (h264, hevc, av1); empty: as asked",
     "bitrate_kbps": "force this bitrate for every session; 0: as asked",
     "fec_percent": "Reed-Solomon parity per block, percent of its data shards (floor 2)",
-    "max_sessions": "concurrent native sessions",
+    "max_sessions": "concurrent streaming sessions, all paths together",
     "perf": "log one perf line per session per window to stdout",
     "demo": "also stream to a local demo client, so there is something to measure",
     "demo_mode": "the demo client's mode, WxH@FPS",
@@ -142,6 +154,27 @@ def join_address(host: str, port: int) -> str:
 def local_host(host: str) -> str:
     """The host a client on this machine dials for a listener bound to `host`."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
+def captures_dir(settings: Settings) -> Path:
+    """Where recordings are saved: the `captures_dir` setting, else <config dir>/captures."""
+    return Path(settings.captures_dir) if settings.captures_dir else config_dir() / "captures"
+
+
+def native_settings(settings: Settings) -> NativeSettings:
+    """The native listener's settings, derived from the one set of operator settings."""
+    from host.native.server import NativeSettings  # noqa: PLC0415 - keeps `token` light
+
+    bind, port = split_address(settings.native, "native")
+    return NativeSettings(
+        bind=bind,
+        port=port,
+        source=settings.source,
+        encoder=settings.encoder,
+        fec_percent=settings.fec_percent,
+        codec=settings.codec or None,
+        bitrate_kbps=settings.bitrate_kbps or None,
+    )
 
 
 def markdown_table() -> str:

@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import psutil
 
-from host.native.server import NativeHost, NativeSettings
+from host.native.server import NativeHost
 from host.native.session import NativeSession
 from host.native.tls import load_or_create_identity
+from host.pipeline.stages import NATIVE
 from ipc import ControlBlock, Counter
-from ipc.window import percentiles
-
-FRAME_STAGES = (("capture", "capture_us"), ("submit", "submit_us"), ("encode", "encode_us"))
-SEND_STAGES = (("handoff", "handoff_us"), ("send", "send_us"))
+from mgmt.aggregator import stage_timings
+from mgmt.sessions import Sessions
+from mgmt.settings import Settings, native_settings
 
 
 @dataclass
@@ -118,10 +118,10 @@ async def run_case(
     control = ControlBlock.create(perf=measure)
     observer = _Observer()
     host = NativeHost(
-        NativeSettings(bind="127.0.0.1", port=0, encoder="cpu"),
+        native_settings(Settings(native="127.0.0.1:0", encoder="cpu")),
         control,
         load_or_create_identity(config),
-        [observer],
+        Sessions(4, [observer]),
     )
     result = Result(label, measure)
     try:
@@ -129,7 +129,7 @@ async def run_case(
         client = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "host",
+            "mgmt",
             "client",
             f"{address[0]}:{address[1]}",
             "--mode",
@@ -189,14 +189,8 @@ async def run_case(
         sr = observer.sends[
             (observer.sends["capture_ts_ns"] >= t0_ns) & (observer.sends["capture_ts_ns"] < t1_ns)
         ]
-        for (name, _), (p50, p99) in zip(
-            FRAME_STAGES, percentiles(fr, [f for _, f in FRAME_STAGES]), strict=True
-        ):
-            result.stages_us[name] = (p50, p99)
-        for (name, _), (p50, p99) in zip(
-            SEND_STAGES, percentiles(sr, [f for _, f in SEND_STAGES]), strict=True
-        ):
-            result.stages_us[name] = (p50, p99)
+        for stage in stage_timings(NATIVE, {"frames": fr, "sends": sr}):
+            result.stages_us[stage.name] = (stage.p50_us, stage.p99_us)
         host_us = (sr["done_ts_ns"].astype(np.int64) - sr["capture_ts_ns"].astype(np.int64)) / 1e3
         if len(host_us):
             p50, p99 = np.percentile(host_us, [50, 99])

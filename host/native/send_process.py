@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
 from host import logs
-from host.native.capture_process import AU_HEADER
 from host.native.packetizer import Packetizer
 from host.native.wire import Sealer
+from host.pipeline.capture_process import AU_HEADER
 from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, Ring
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def _loop(
         frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
         payload = message[header_size:]
         datagrams, parity = packetizer.packetize(frame_index, flags, payload)
+        t1 = now()
         wire_bytes = sum(map(len, datagrams))
         spread_ns = min(wire_bytes * 8 / pace_bits_per_ns, max_spread_ns)
         step_ns = spread_ns / len(datagrams)
@@ -146,7 +147,8 @@ def _loop(
                 capture_ts,
                 done,
                 max(t0 - encoded_ts, 0) // 1000,
-                (done - t0) // 1000,
+                (t1 - t0) // 1000,
+                (done - t1) // 1000,
                 sent_bytes,
                 len(datagrams),
                 parity,

@@ -3,27 +3,31 @@
 Per connection: hello -> welcome -> stream, then the client's feedback (written into the
 session's counters block), keyframe requests and bye. A malformed message, a session
 whose processes die, or a client that goes silent ends that session only; the host
-keeps serving the others. `SessionObserver`s (the aggregator under `serve`) hear about
-sessions starting and ending, the latter after the processes stopped but before the
-shared memory is released, so a last window can be read.
+keeps serving the others. Session ids and the session limit come from the host's
+`SessionRegistry` (shared by every path), which also hears about sessions starting and
+ending, the latter after the processes stopped but before the shared memory is
+released, so a last window can be read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
 
-from host.encoder import choose_backend
 from host.native import messages
 from host.native.messages import Bye, Feedback, Hello, KeyframeRequest, ProtocolError, Welcome
 from host.native.packetizer import DEFAULT_SHARD_SIZE
-from host.native.session import NativeSession, SessionParams, TransportSettings
+from host.native.session import NativeSession, TransportSettings
 from host.native.tls import HostIdentity, server_context
+from host.pipeline.session import (
+    EncoderBackends,
+    HostBusyError,
+    SessionParams,
+    SessionRegistry,
+)
 from ipc import ControlBlock, Counter
 
 log = logging.getLogger(__name__)
@@ -34,30 +38,24 @@ HELLO_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True)
 class NativeSettings:
-    bind: str = "0.0.0.0"  # noqa: S104 - a streaming host serves its LAN
-    port: int = DEFAULT_PORT
-    source: str = "synthetic"
-    encoder: str = "auto"  # auto | cpu | nvenc
+    """What the native listener needs. The operator's settings (address, source, encoder,
+    FEC, forced codec/bitrate) have one owner, `mgmt.settings.Settings`, which derives
+    this; only protocol constants have defaults here."""
+
+    bind: str
+    port: int
+    source: str
+    encoder: str  # auto | cpu | nvenc
+    fec_percent: int
+    codec: str | None  # force this codec whatever the client asks for
+    bitrate_kbps: int | None  # likewise the bitrate
     shard_size: int = DEFAULT_SHARD_SIZE
-    # At 5 % random loss a typical 15-shard frame with 20 % (3 parity) is lost ~1.1 % of
-    # the time; with 25 % (4 parity) ~0.2 %. Each loss also costs the frames until the
-    # keyframe it triggers, so the extra 5 % of bandwidth is worth it.
-    fec_percent: int = 25
     pace_multiple: float = 8.0
-    max_sessions: int = 4
     feedback_timeout_s: float = 5.0
-    codec: str | None = None  # force this codec whatever the client asks for
-    bitrate_kbps: int | None = None  # likewise the bitrate
 
 
 class SessionFailedError(RuntimeError):
     """A session's streaming process gave up (its reason is the message)."""
-
-
-class SessionObserver(Protocol):
-    def session_started(self, session: NativeSession) -> None: ...
-
-    def session_ending(self, session: NativeSession) -> None: ...
 
 
 class NativeHost:
@@ -66,17 +64,17 @@ class NativeHost:
         settings: NativeSettings,
         control: ControlBlock,
         identity: HostIdentity,
-        observers: list[SessionObserver] | None = None,
+        registry: SessionRegistry,
+        backends: EncoderBackends | None = None,
     ) -> None:
         self.settings = settings
         self.control = control
         self.identity = identity
-        self.observers = observers or []
+        self.registry = registry
+        self.backends = backends or EncoderBackends(settings.encoder)
         self.sessions: dict[int, NativeSession] = {}
-        self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-        self._backends: dict[str, str] = {}
         self.address: tuple[str, int] = (settings.bind, settings.port)
 
     async def start(self) -> tuple[str, int]:
@@ -110,12 +108,6 @@ class NativeHost:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def _backend(self, codec: str) -> str:
-        # Probed once per codec: opening NVENC to find out costs time and a log line.
-        if codec not in self._backends:
-            self._backends[codec] = choose_backend(codec, self.settings.encoder)
-        return self._backends[codec]
-
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -134,8 +126,6 @@ class NativeHost:
                     f"protocol version {hello.version} unsupported "
                     f"(this host speaks {messages.PROTOCOL_VERSION})"
                 )
-            if len(self.sessions) >= self.settings.max_sessions:
-                raise ProtocolError(f"host busy: {self.settings.max_sessions} sessions running")
             session = await asyncio.to_thread(self._open_session, hello, peer[0])
             writer.write(messages.encode(self._welcome(session)))
             await writer.drain()
@@ -152,8 +142,6 @@ class NativeHost:
                 session.encoder,
                 p.bitrate_kbps,
             )
-            for observer in self.observers:
-                observer.session_started(session)
             reason = await self._converse(session, reader)
         except (ProtocolError, SessionFailedError) as exc:
             failed = isinstance(exc, SessionFailedError)
@@ -176,26 +164,32 @@ class NativeHost:
             self._handlers.pop(task, None)
 
     def _open_session(self, hello: Hello, peer_ip: str) -> NativeSession:
-        session_id = next(self._ids)
-        codec = self.settings.codec or hello.codec
-        bitrate = self.settings.bitrate_kbps or hello.bitrate_kbps
-        session = NativeSession(
-            session_id,
-            SessionParams(hello.width, hello.height, hello.fps, codec, bitrate, hello.client),
-            (peer_ip, hello.udp_port),
-            self.settings.source,
-            self._backend(codec),
-            TransportSettings(
-                self.settings.shard_size, self.settings.fec_percent, self.settings.pace_multiple
-            ),
-            self.control,
-        )
         try:
+            session_id = self.registry.reserve(NativeSession.path.kind)
+        except HostBusyError as exc:
+            raise ProtocolError(str(exc)) from None
+        try:
+            codec = self.settings.codec or hello.codec
+            bitrate = self.settings.bitrate_kbps or hello.bitrate_kbps
+            session = NativeSession(
+                session_id,
+                SessionParams(hello.width, hello.height, hello.fps, codec, bitrate, hello.client),
+                (peer_ip, hello.udp_port),
+                self.settings.source,
+                self.backends(codec),
+                TransportSettings(
+                    self.settings.shard_size,
+                    self.settings.fec_percent,
+                    self.settings.pace_multiple,
+                ),
+                self.control,
+            )
             session.start()
         except BaseException:
-            session.close()
+            self.registry.abandon(session_id)
             raise
         self.sessions[session_id] = session
+        self.registry.started(session)
         return session
 
     def _welcome(self, session: NativeSession) -> Welcome:
@@ -248,11 +242,7 @@ class NativeHost:
     def _end_session(self, session: NativeSession, reason: str) -> None:
         session.stop()
         try:
-            for observer in self.observers:
-                try:
-                    observer.session_ending(session)
-                except Exception:
-                    log.exception("session observer failed")
+            self.registry.ending(session)
         finally:
             self.sessions.pop(session.session_id, None)
             session.close()

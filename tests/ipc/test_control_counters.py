@@ -1,4 +1,4 @@
-"""Control block (armed/perf/generation) and the counters block."""
+"""Control block (armed/perf) and the counters block."""
 
 from __future__ import annotations
 
@@ -28,20 +28,6 @@ def test_measuring_is_perf_or_armed() -> None:
         view.close()
     finally:
         with_owner.close()
-
-
-def test_each_arm_starts_a_new_generation_and_rearming_while_armed_does_not() -> None:
-    ctl = ControlBlock.create()
-    try:
-        assert ctl.generation == 0
-        ctl.set_armed(True)
-        ctl.set_armed(True)
-        assert ctl.generation == 1
-        ctl.set_armed(False)
-        ctl.set_armed(True)
-        assert ctl.generation == 2
-    finally:
-        ctl.close()
 
 
 def test_only_the_owner_writes_the_control_block() -> None:

@@ -91,7 +91,7 @@ def test_reader_never_accepts_torn_or_missequenced_records_across_processes() ->
 def test_send_records_round_trip_every_field() -> None:
     with Ring.create(SEND_RECORD, capacity=8) as ring:
         writer, reader = ring.writer(), ring.reader()
-        writer.write(7, 2, 42, 1_000, 9_000, 120, 3_400, 25_000, 21, 4)
+        writer.write(7, 2, 42, 1_000, 9_000, 120, 310, 3_400, 25_000, 21, 4)
         (record,) = reader.read()
         assert record["seq"] == 0
         assert [int(record[n]) for n in SEND_RECORD.payload_names] == [
@@ -101,6 +101,7 @@ def test_send_records_round_trip_every_field() -> None:
             1_000,
             9_000,
             120,
+            310,
             3_400,
             25_000,
             21,

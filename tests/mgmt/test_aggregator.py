@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.native.session import NativeSession, SessionParams, TransportSettings
+from host.native.session import NativeSession, TransportSettings
+from host.pipeline.session import SessionParams
+from host.pipeline.stages import GAMESTREAM, NATIVE
 from ipc import FRAME_RECORD, SEND_RECORD, ControlBlock, Counter
-from mgmt.aggregator import NATIVE_STAGE_FIELDS, Aggregator, build_sample, perf_line
+from mgmt.aggregator import Aggregator, build_sample, perf_line
 from mgmt.models import NATIVE_STAGES, StageTiming, StatsSample
 from mgmt.recorder import StatsRecorder
 
@@ -23,6 +25,7 @@ def records(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     frames["submit_us"] = rng.integers(1, 20, n)
     frames["encode_us"] = rng.integers(1000, 6000, n)
     sends["handoff_us"] = rng.integers(20, 300, n)
+    sends["packetize_us"] = rng.integers(100, 400, n)
     sends["send_us"] = rng.integers(1500, 2500, n)
     sends["capture_ts_ns"] = np.arange(n, dtype=np.uint64) * 16_666_667 + 10**12
     sends["done_ts_ns"] = sends["capture_ts_ns"] + rng.integers(3_000_000, 9_000_000, n).astype(
@@ -39,11 +42,12 @@ def counters(**values: int) -> dict[Counter, int]:
 
 def test_stage_percentiles_follow_the_native_pipeline_order_and_match_numpy() -> None:
     recs = records(120)
-    sample = build_sample(3, 10_000, recs, counters(), counters(frames_new=120), 2.0)
+    sample = build_sample(NATIVE, 3, 10_000, recs, counters(), counters(frames_new=120), 2.0)
     assert [s.name for s in sample.stages] == list(NATIVE_STAGES)
-    for stage, (name, ring, field) in zip(sample.stages, NATIVE_STAGE_FIELDS, strict=True):
-        expected = np.percentile(recs[ring][field].astype(float), [50, 99])
-        assert stage.name == name
+    for stage, spec in zip(sample.stages, NATIVE.stages, strict=True):
+        per_frame = sum(recs[spec.ring][f].astype(float) for f in spec.fields)
+        expected = np.percentile(per_frame, [50, 99])
+        assert stage.name == spec.name
         assert stage.p50_us == pytest.approx(expected[0], abs=0.05)
         assert stage.p99_us == pytest.approx(expected[1], abs=0.05)
     host_us = (
@@ -54,10 +58,24 @@ def test_stage_percentiles_follow_the_native_pipeline_order_and_match_numpy() ->
     assert sample.host_p99_us == pytest.approx(np.percentile(host_us, 99), abs=0.05)
 
 
+def test_a_stage_of_several_fields_is_the_percentile_of_their_per_frame_sum() -> None:
+    recs = records(200, seed=3)
+    sample = build_sample(GAMESTREAM, 1, 20_000, recs, counters(), counters(), 1.0)
+    assert [s.name for s in sample.stages] == list(GAMESTREAM.stage_names)
+    encode = next(s for s in sample.stages if s.name == "encode")
+    per_frame = recs["frames"]["submit_us"].astype(float) + recs["frames"]["encode_us"]
+    assert encode.p99_us == pytest.approx(np.percentile(per_frame, 99), abs=0.05)
+    # Not the sum of the fields' own percentiles: that would overstate a p99.
+    separate = np.percentile(recs["frames"]["submit_us"], 99) + np.percentile(
+        recs["frames"]["encode_us"], 99
+    )
+    assert encode.p99_us < separate
+
+
 def test_samples_hold_plain_python_numbers_that_encode_to_json() -> None:
     import msgspec
 
-    sample = build_sample(1, 1, records(50), counters(), counters(frames_new=50), 2.0)
+    sample = build_sample(NATIVE, 1, 1, records(50), counters(), counters(frames_new=50), 2.0)
     values = [v for s in sample.stages for v in (s.p50_us, s.p99_us)]
     values += [sample.host_p50_us, sample.host_p99_us, sample.fps]
     assert all(type(v) is float for v in values)
@@ -69,7 +87,7 @@ def test_rates_are_counter_deltas_over_the_window() -> None:
     after = counters(
         frames_new=220, frames_repeat=70, payload_bytes_sent=3_500_000, frames_dropped=4
     )
-    sample = build_sample(1, 10_000, records(0), before, after, 2.0)
+    sample = build_sample(NATIVE, 1, 10_000, records(0), before, after, 2.0)
     assert sample.fps == 60.0
     assert sample.repeat_fps == 30.0
     assert sample.mbps == 10.0  # 2.5 MB in 2 s
@@ -79,11 +97,12 @@ def test_rates_are_counter_deltas_over_the_window() -> None:
 
 
 def test_loss_counters_are_null_until_the_client_reports_and_zero_means_none_happened() -> None:
-    silent = build_sample(1, 1, records(0), counters(), counters(), 2.0)
+    silent = build_sample(NATIVE, 1, 1, records(0), counters(), counters(), 2.0)
     assert silent.packets_dropped is None
     assert silent.fec_recovered is None
     assert silent.client_decode_us is None
     reporting = build_sample(
+        NATIVE,
         1,
         1,
         records(0),
@@ -99,7 +118,7 @@ def test_loss_counters_are_null_until_the_client_reports_and_zero_means_none_hap
 def test_a_window_with_one_ring_empty_has_no_partial_stack() -> None:
     recs = records(10)
     recs["sends"] = recs["sends"][:0]
-    sample = build_sample(1, 1, recs, counters(), counters(), 2.0)
+    sample = build_sample(NATIVE, 1, 1, recs, counters(), counters(), 2.0)
     assert sample.stages == []
     assert sample.host_p50_us is None
 
@@ -129,7 +148,7 @@ def test_the_perf_line_format_is_stable() -> None:
         host_p50_us=4580.0,
         host_p99_us=5330.4,
     )
-    assert perf_line("native", sample) == (
+    assert perf_line(NATIVE, sample) == (
         "perf native session=1 fps=60.0 repeat_fps=0.0 mbps=9.81 target_kbps=10000 "
         "capture=480/546us submit=6/8us encode=1901/2434us handoff=88/168us "
         "send=2122/2362us host=4580/5330us frames_dropped=0 send_dropped=0 "

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from host.cli import main
 from mgmt.auth import load_or_create_token
+from mgmt.cli import main
 from mgmt.openapi import render_document
 
 
@@ -74,7 +74,7 @@ def test_openapi_prints_the_generated_document(capsys: pytest.CaptureFixture[str
 
 
 def test_commands_run_as_a_real_process(isolated_config: Path) -> None:
-    cli = [sys.executable, "-c", "from host.cli import main; raise SystemExit(main())"]
+    cli = [sys.executable, "-c", "from mgmt.cli import main; raise SystemExit(main())"]
     token = subprocess.run([*cli, "token"], capture_output=True, text=True, check=True)
     assert token.stdout.strip() == (isolated_config / "token").read_text().strip()
     document = subprocess.run([*cli, "openapi"], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from host.native.server import NativeSettings
+from mgmt.settings import Settings, native_settings
 from tests.support.native import HostThread
 
 
@@ -17,10 +17,10 @@ def native_host(isolated_config: Path) -> Iterator[Callable[..., HostThread]]:
     hosts: list[HostThread] = []
 
     def start(**settings: Any) -> HostThread:
-        settings.setdefault("bind", "127.0.0.1")
-        settings.setdefault("port", 0)
+        port = settings.pop("port", 0)
         perf = settings.pop("perf", True)
-        host = HostThread(NativeSettings(**settings), isolated_config, perf=perf)
+        native = native_settings(Settings(native=f"127.0.0.1:{port}", **settings))
+        host = HostThread(native, isolated_config, perf=perf)
         hosts.append(host)
         return host
 

@@ -161,7 +161,7 @@ def test_systemd_hears_ready_watchdog_and_stopping(
 
 def test_a_bad_setting_is_refused_with_its_name(isolated_config: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "host", "serve", "--bind", "nowhere"],
+        [sys.executable, "-m", "mgmt", "serve", "--bind", "nowhere"],
         capture_output=True,
         text=True,
         timeout=60,

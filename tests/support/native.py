@@ -18,10 +18,11 @@ from host.native.server import NativeHost, NativeSettings
 from host.native.session import NativeSession
 from host.native.tls import load_or_create_identity
 from ipc import ControlBlock, Counter
+from mgmt.sessions import Sessions
 
 
 class Recorder:
-    """A SessionObserver that remembers what it saw."""
+    """A session observer that remembers what it saw."""
 
     def __init__(self) -> None:
         self.started: list[NativeSession] = []
@@ -38,11 +39,14 @@ class Recorder:
 
 
 class HostThread:
-    def __init__(self, settings: NativeSettings, config: Path, *, perf: bool = True) -> None:
+    def __init__(
+        self, settings: NativeSettings, config: Path, *, perf: bool = True, max_sessions: int = 4
+    ) -> None:
         self.control = ControlBlock.create(perf=perf)
         self.observer = Recorder()
+        self.sessions = Sessions(max_sessions, [self.observer])
         self.host = NativeHost(
-            settings, self.control, load_or_create_identity(config), [self.observer]
+            settings, self.control, load_or_create_identity(config), self.sessions
         )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -64,7 +68,7 @@ class HostThread:
 
 
 def client_command(address: tuple[str, int], *args: str) -> list[str]:
-    return [sys.executable, "-m", "host", "client", f"{address[0]}:{address[1]}", *args]
+    return [sys.executable, "-m", "mgmt", "client", f"{address[0]}:{address[1]}", *args]
 
 
 def run_client(address: tuple[str, int], *args: str, timeout: float = 60) -> dict[str, Any]:

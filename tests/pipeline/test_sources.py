@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
-from host.sources import SourceError, open_source
+from host.pipeline.sources import SourceError, open_source
 
 
 def test_synthetic_source_gives_new_yuv_frames_at_the_stream_size() -> None:

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 
-from host.encoder import (
+from host.pipeline.encoder import (
     CPU_ENCODERS,
     EncoderError,
     EncoderSettings,
     VideoEncoder,
     choose_backend,
 )
-from host.sources import open_source
+from host.pipeline.sources import open_source
 
 
 @pytest.mark.parametrize("codec", ["h264", "hevc", "av1"])
@@ -39,7 +39,7 @@ def test_one_access_unit_per_frame_and_keyframes_on_request(codec: str) -> None:
 def test_without_a_usable_nvenc_auto_falls_back_to_the_cpu_with_one_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="host.encoder")
+    caplog.set_level(logging.INFO, logger="host.pipeline.encoder")
     backend = choose_backend("h264", "auto")
     if backend == "h264_nvenc":
         pytest.skip("this machine has a usable NVENC encoder")

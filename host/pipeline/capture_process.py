@@ -20,8 +20,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
 from host import logs
-from host.encoder import EncoderError, EncoderSettings, VideoEncoder
-from host.sources import FrameSource, SourceError, open_source
+from host.pipeline.encoder import EncoderError, EncoderSettings, VideoEncoder
+from host.pipeline.sources import FrameSource, SourceError, open_source
 from ipc import FRAME_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
 
 log = logging.getLogger(__name__)
