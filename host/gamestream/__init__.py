@@ -1,0 +1,1 @@
+"""GameStream (Moonlight) host: discovery, pairing, app list and launch over nvhttp."""
