@@ -36,10 +36,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 48010
 READ_CHUNK = 4096
-# After answering, what the client still sends is read and dropped for a while before the
-# socket closes: closing with unread bytes would reset the connection and could destroy
-# the answer before the client reads it.
-LINGER_S = 2.0
+# After answering, what the client still sends is read and dropped (up to `linger_s` and
+# LINGER_BYTES) before the socket closes: closing with unread bytes would reset the
+# connection and could destroy the answer before the client reads it.
 LINGER_BYTES = 256 * 1024
 
 AnnounceHook = Callable[[StreamConfig], Awaitable[None] | None]
@@ -53,11 +52,13 @@ class RtspServer:
         on_announce: AnnounceHook | None = None,
         on_play: PlayHook | None = None,
         read_timeout_s: float = 10.0,
+        linger_s: float = 2.0,
         max_connections: int = 16,
     ) -> None:
         self.on_announce = on_announce
         self.on_play = on_play
         self.read_timeout_s = read_timeout_s
+        self.linger_s = linger_s
         self.max_connections = max_connections
         self._launch: RtspSession | None = None
         self._server: asyncio.Server | None = None
@@ -124,7 +125,7 @@ class RtspServer:
                 writer.write(response.to_bytes())
                 await asyncio.wait_for(writer.drain(), self.read_timeout_s)
                 writer.write_eof()  # the client reads until it sees the end
-                await _discard_until_eof(reader)
+                await _discard_until_eof(reader, self.linger_s)
         except (ConnectionError, TimeoutError) as error:
             log.debug("RTSP connection dropped: %r", error)
         finally:
@@ -175,9 +176,9 @@ class RtspServer:
             await result
 
 
-async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
+async def _discard_until_eof(reader: asyncio.StreamReader, linger_s: float) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + LINGER_S
+    deadline = loop.time() + linger_s
     discarded = 0
     with contextlib.suppress(TimeoutError, ConnectionError):
         while discarded < LINGER_BYTES:

@@ -610,7 +610,9 @@ def test_a_moonlight_conversation_over_loopback() -> None:
         async def on_play() -> None:  # a coroutine hook works as well as a plain one
             played.append(True)
 
-        server = RtspServer(on_announce=announced.append, on_play=on_play)
+        # A long linger: each answer must end with a half-close, not with the linger running
+        # out, or `exchange` times out.
+        server = RtspServer(on_announce=announced.append, on_play=on_play, linger_s=60)
         async with server:
             await server.start("127.0.0.1", 0)
             session = new_session()
