@@ -135,8 +135,18 @@ def parse_query(raw: bytes | str) -> Query:
 
 # Characters XML 1.0 cannot represent, even as character references.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# Tab, LF and CR as references too: a parser turns them into spaces in attribute values.
 _ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\r": "&#13;"}
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&apos;",
+        "\t": "&#9;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+    }
 )
 XML_PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n'
 _TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*")
