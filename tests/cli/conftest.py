@@ -1,5 +1,5 @@
-"""One real `punktfunk serve --demo` for the whole of tests/cli, and a runner that calls
-`punktfunk stats` as a real subprocess against it."""
+"""One real `punktfunk serve --demo` for the whole of tests/cli, a runner that calls
+`punktfunk stats` as a real subprocess against it, and a relay in front of it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import Cli
+from tests.support.cli import Cli, Relay
 from tests.support.serve import Serve
 
 
@@ -47,3 +47,11 @@ def closed_port_url() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def relay(serve: Serve) -> Iterator[Relay]:
+    """An HTTP relay in front of serve, to act at an exact request of a client's run."""
+    through = Relay(serve.url)
+    yield through
+    through.close()

@@ -1,4 +1,5 @@
-"""The formatting helpers and the rules for finding the server."""
+"""The human text of `punktfunk stats` (mgmt.stats_render), its progress line, and how
+an export is written to a file."""
 
 from __future__ import annotations
 
@@ -8,22 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from mgmt.api_client import CliError
 from mgmt.models import CaptureMeta, StatsStatus
-from mgmt.stats_cli import (
-    CliError,
-    Progress,
+from mgmt.stats_cli import Progress, save_export
+from mgmt.stats_render import (
     format_count,
     format_duration,
     format_local_time,
     format_size,
     format_table,
-    normalize_url,
     render_list,
     render_progress,
     render_status,
-    resolve_endpoint,
-    url_from_bind,
-    write_file_atomically,
 )
 
 
@@ -131,99 +128,29 @@ def test_progress_off_a_terminal_is_a_plain_line_now_and_then(tmp_path: Path) ->
         assert stream.read() == "one\ntwo\n"
 
 
-@pytest.mark.parametrize(
-    ("given", "url"),
-    [
-        ("127.0.0.1:47900", "http://127.0.0.1:47900"),
-        ("http://host:1/", "http://host:1"),
-        ("https://host/api/v1/", "https://host"),
-    ],
-)
-def test_urls_are_normalised(given: str, url: str) -> None:
-    assert normalize_url(given) == url
-
-
-@pytest.mark.parametrize(
-    ("bind", "url"),
-    [
-        ("127.0.0.1:47900", "http://127.0.0.1:47900"),
-        ("0.0.0.0:47900", "http://127.0.0.1:47900"),
-        ("[::]:47900", "http://127.0.0.1:47900"),
-        (":47900", "http://127.0.0.1:47900"),
-        ("[::1]:5000", "http://[::1]:5000"),
-        ("192.168.1.5:80", "http://192.168.1.5:80"),
-    ],
-)
-def test_a_wildcard_bind_is_reached_on_loopback(bind: str, url: str) -> None:
-    assert url_from_bind(bind) == url
-
-
-def test_a_random_port_bind_cannot_be_found_and_says_to_pass_url() -> None:
-    with pytest.raises(CliError, match="--url"):
-        url_from_bind("127.0.0.1:0")
-
-
-def config_with(tmp_path: Path, *, stored: str | None = "from-file", toml: str = "") -> Path:
-    """A config dir holding `stored` as its token file (none if None) and `toml`."""
-    tmp_path.mkdir(exist_ok=True)
-    if stored is not None:
-        (tmp_path / "token").write_text(stored + "\n")
-    if toml:
-        (tmp_path / "config.toml").write_text(toml)
-    return tmp_path
-
-
-def test_without_overrides_url_and_token_come_from_the_config_dir(tmp_path: Path) -> None:
-    directory = config_with(tmp_path, toml='bind = "0.0.0.0:48000"\n')
-    endpoint = resolve_endpoint(None, None, {}, directory)
-    assert (endpoint.url, endpoint.token) == ("http://127.0.0.1:48000", "from-file")
-    assert endpoint.token_source == str(directory / "token")
-    assert endpoint.url_source == "the bind setting"
-    assert resolve_endpoint(None, None, {}, config_with(tmp_path / "d")).url == (
-        "http://127.0.0.1:47900"  # the default bind
-    )
-
-
-def test_the_environment_wins_over_the_config_dir(tmp_path: Path) -> None:
-    directory = config_with(tmp_path, toml='bind = "127.0.0.1:48000"\n')
-    env = {"PUNKTFUNK_BIND": "127.0.0.1:48001"}
-    assert resolve_endpoint(None, None, env, directory).url == "http://127.0.0.1:48001"
-    env |= {"PUNKTFUNK_URL": "http://h:1", "PUNKTFUNK_TOKEN": "from-env"}
-    endpoint = resolve_endpoint(None, None, env, directory)
-    assert (endpoint.url, endpoint.token, endpoint.token_source) == (
-        "http://h:1",
-        "from-env",
-        "PUNKTFUNK_TOKEN",
-    )
-
-
-def test_flags_win_over_everything(tmp_path: Path) -> None:
-    env = {"PUNKTFUNK_URL": "http://h:1", "PUNKTFUNK_TOKEN": "from-env"}
-    endpoint = resolve_endpoint("http://flag:2", "from-flag", env, config_with(tmp_path))
-    assert (endpoint.url, endpoint.token) == ("http://flag:2", "from-flag")
-    assert (endpoint.url_source, endpoint.token_source) == ("--url", "--token")
-
-
-def test_a_missing_token_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
-    directory = config_with(tmp_path, stored=None)
-    with pytest.raises(CliError, match="punktfunk token"):
-        resolve_endpoint("http://h:1", None, {}, directory)
-    assert not (directory / "token").exists()
-
-
-def test_a_bad_config_file_is_an_error_naming_it(tmp_path: Path) -> None:
-    directory = config_with(tmp_path, toml="bind = 5\n")
-    with pytest.raises(CliError, match="bind must be str"):
-        resolve_endpoint(None, None, {}, directory)
-
-
-def test_writing_a_file_refuses_to_replace_one_unless_told(tmp_path: Path) -> None:
+def test_an_export_refuses_to_replace_a_file_unless_forced(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
-    write_file_atomically(target, b"first", overwrite=False)
+    save_export(target, b"first", force=False)
     assert target.read_bytes() == b"first"
-    with pytest.raises(FileExistsError):
-        write_file_atomically(target, b"second", overwrite=False)
+    with pytest.raises(CliError, match="pass --force to overwrite it"):
+        save_export(target, b"second", force=False)
     assert target.read_bytes() == b"first"
-    write_file_atomically(target, b"third", overwrite=True)
+    save_export(target, b"third", force=True)
     assert target.read_bytes() == b"third"
     assert os.listdir(tmp_path) == ["out.json"]  # no temp files left
+
+
+def test_an_export_gets_the_usual_mode_for_a_new_file(tmp_path: Path) -> None:
+    # Not the private 0600 of the config files: an export is meant to be shared.
+    mask = os.umask(0o022)
+    try:
+        save_export(tmp_path / "out.csv", b"t_ms\n", force=False)
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_export_into_a_missing_directory_is_one_error(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "out.json"
+    with pytest.raises(CliError, match=f"cannot write {target}: No such file or directory"):
+        save_export(target, b"{}", force=False)

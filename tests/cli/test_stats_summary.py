@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mgmt.models import Capture, CaptureMeta, StageTiming, StatsSample
-from mgmt.stats_cli import render_recording, render_summary
+from mgmt.stats_render import render_recording, render_summary
 from mgmt.summary import CounterTotal, stage_order, summarize, summarize_latency
 
 

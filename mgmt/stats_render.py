@@ -1,0 +1,230 @@
+"""The human text of `punktfunk stats`: tables, summaries, durations, sizes, progress.
+
+Pure functions, models in and text out, so tests call them directly and another front end
+(a report script, a future command) can reuse them. Times are shown in local time;
+latencies in milliseconds, from the microseconds the API sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from mgmt.models import Capture, CaptureMeta, StatsStatus
+from mgmt.summary import COUNTER_LABELS, CounterTotal, RecordingSummary, summarize
+
+
+def format_duration(ms: int) -> str:
+    """`0s`, `7s`, `1m 23s`, `2h 0m 5s` (whole seconds, rounded down)."""
+    seconds = max(0, ms) // 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {seconds}s"
+    if minutes:
+        return f"{minutes}m {seconds}s"
+    return f"{seconds}s"
+
+
+def format_local_time(unix_ms: int, tz: dt.tzinfo | None = None) -> str:
+    """`2026-06-26 22:14:03` in `tz` (the local time zone by default)."""
+    if unix_ms <= 0:
+        return "-"
+    when = dt.datetime.fromtimestamp(unix_ms / 1000, dt.UTC).astimezone(tz)
+    return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_ms(us: float | None) -> str:
+    """Microseconds shown as milliseconds with three decimals; None is `n/a`."""
+    return "n/a" if us is None else f"{us / 1000:.3f}"
+
+
+def format_size(n_bytes: int) -> str:
+    """`512 B`, `12.3 kB`, `4.5 MB` (decimal units)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    size = float(n_bytes)
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def format_mode(meta: CaptureMeta) -> str:
+    return f"{meta.width}x{meta.height}@{meta.fps}" if meta.width else "-"
+
+
+def format_counter(counter: CounterTotal) -> str:
+    if counter.total is None:
+        return "n/a (not measured)"
+    if counter.measured < counter.windows:
+        return f"{counter.total} (measured in {counter.measured} of {counter.windows} windows)"
+    return str(counter.total)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: str = "") -> str:
+    """Aligned columns, two spaces apart; `right` has one char per column, `>` aligns right."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            out.append(cell.rjust(width) if right[i : i + 1] == ">" else cell.ljust(width))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)])
+
+
+def format_fields(pairs: Sequence[tuple[str, str]]) -> str:
+    """`key  value` lines with the values aligned."""
+    width = max((len(key) for key, _ in pairs), default=0)
+    return "\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in pairs)
+
+
+def render_status(status: StatsStatus) -> str:
+    if not status.armed:
+        return "not recording (start a capture with `punktfunk stats start`)"
+    return format_fields(
+        [
+            ("recording", "yes"),
+            ("kind", status.kind or "- (no session yet)"),
+            ("started", format_local_time(status.started_unix_ms)),
+            ("elapsed", format_duration(status.elapsed_ms)),
+            ("samples", str(status.sample_count)),
+            ("truncated", _truncated(status.truncated)),
+        ]
+    )
+
+
+def _truncated(truncated: bool) -> str:
+    return "yes: the sample cap was reached; later windows were not kept" if truncated else "no"
+
+
+def render_list(metas: Sequence[CaptureMeta]) -> str:
+    if not metas:
+        return "no recordings yet (record one with `punktfunk stats start`)"
+    headers = ["started (local)", "kind", "mode", "codec", "encoder", "duration", "samples", "id"]
+    rows = [
+        [
+            format_local_time(m.started_unix_ms),
+            m.kind or "-",
+            format_mode(m),
+            m.codec or "-",
+            m.encoder or "-",
+            format_duration(m.duration_ms),
+            f"{m.sample_count}*" if m.truncated else str(m.sample_count),
+            m.id,
+        ]
+        for m in metas
+    ]
+    table = format_table(headers, rows, right="     >> ")
+    if any(m.truncated for m in metas):
+        table += "\n* truncated: the sample cap was reached; later windows were not kept"
+    return table
+
+
+def render_meta(meta: CaptureMeta) -> str:
+    return format_fields(
+        [
+            ("id", meta.id),
+            ("started", format_local_time(meta.started_unix_ms) + " (local time)"),
+            ("kind", meta.kind or "- (no session)"),
+            ("mode", format_mode(meta)),
+            ("codec", meta.codec or "-"),
+            ("encoder", meta.encoder or "-"),
+            ("gpu", meta.gpu or "-"),
+            ("client", meta.client or "-"),
+            ("sessions", str(meta.sessions)),
+            ("duration", format_duration(meta.duration_ms)),
+            ("samples", str(meta.sample_count)),
+            ("truncated", _truncated(meta.truncated)),
+        ]
+    )
+
+
+def render_summary(summary: RecordingSummary) -> str:
+    """The per-stage table, rates and counters of `summarize`."""
+    if summary.windows == 0:
+        return "no samples: no session streamed while this capture ran"
+    rows = [
+        [s.name, format_ms(s.p50_us), format_ms(s.p99_us), format_ms(s.max_p99_us)]
+        for s in summary.stages
+    ]
+    if summary.host is not None:
+        h = summary.host
+        rows.append(
+            ["host total", format_ms(h.p50_us), format_ms(h.p99_us), format_ms(h.max_p99_us)]
+        )
+    parts = [
+        format_table(["stage", "p50 ms", "p99 ms", "max p99 ms"], rows, right=" >>>"),
+        f"p50, p99: the median over the {format_count(summary.windows, 'window')} of each "
+        "window's p50 and p99;\nmax p99: the worst window's p99 "
+        "(an upper bound on the recording's p99).",
+    ]
+    if summary.host is not None:
+        parts[-1] += "\nhost total: capture start to last datagram sent, per frame."
+    fields = [
+        ("fps", f"{summary.fps_mean:.1f} mean (repeats {summary.repeat_fps_mean:.1f})"),
+        (
+            "bitrate",
+            f"{summary.mbps_mean:.2f} Mb/s mean, target {summary.target_mbps_mean:.2f} Mb/s"
+            + _percent(summary.mbps_mean, summary.target_mbps_mean),
+        ),
+    ]
+    if summary.client_decode_us_mean is not None:
+        fields.append(("client decode", f"{format_ms(summary.client_decode_us_mean)} ms mean"))
+    fields += [(COUNTER_LABELS[c.name], format_counter(c)) for c in summary.counters]
+    parts += ["", format_fields(fields)]
+    if len(summary.sessions) > 1:
+        session_rows = [
+            [
+                str(s.session_id),
+                str(s.windows),
+                format_duration(s.first_t_ms),
+                format_duration(s.last_t_ms),
+                f"{s.fps_mean:.1f}",
+                f"{s.mbps_mean:.2f}",
+                format_ms(s.host.p50_us if s.host else None),
+                format_ms(s.host.p99_us if s.host else None),
+            ]
+            for s in summary.sessions
+        ]
+        headers = ["session", "windows", "from", "to", "fps", "Mb/s", "host p50 ms", "host p99 ms"]
+        parts += ["", format_table(headers, session_rows, right=">>>>>>>>")]
+    return "\n".join(parts)
+
+
+def _percent(value: float | None, of: float | None) -> str:
+    return f" ({100 * value / of:.0f} %)" if value is not None and of else ""
+
+
+def render_recording(capture: Capture) -> str:
+    text = render_meta(capture.meta) + "\n\n" + render_summary(summarize(capture))
+    if capture.meta.truncated:
+        text += f"\n(the summary covers the {len(capture.samples)} windows that were kept)"
+    return text
+
+
+def format_count(n: int, noun: str) -> str:
+    """`1 sample`, `2 samples`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def render_progress(elapsed_ms: int, for_ms: int, samples: int) -> str:
+    return (
+        f"recording {format_duration(elapsed_ms)} of {format_duration(for_ms)}, "
+        f"{format_count(samples, 'sample')} (Ctrl-C stops and saves)"
+    )
+
+
+def render_deleted(recording_id: str, meta: CaptureMeta | None) -> str:
+    if meta is None:
+        return f"deleted {recording_id}"
+    return (
+        f"deleted {meta.id} ({meta.kind or 'no session'}, {format_mode(meta)}, "
+        f"{meta.codec or '-'}, {format_duration(meta.duration_ms)}, "
+        f"{format_count(meta.sample_count, 'sample')})"
+    )
