@@ -1,4 +1,5 @@
-"""`punktfunk stats` end to end: a real CLI process against a real `serve --demo`."""
+"""`punktfunk stats` end to end (a real CLI process against a real `serve --demo`), and
+what Ctrl-C does during `start --for`."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import json
 import os
 import select
 import signal
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.cli import Cli, clean_env, one_error_line, run_stats
+import pytest
+
+from mgmt.stats_cli import StopRequest
+from tests.support.cli import Cli, CtrlCAt, Relay, clean_env, one_error_line, run_stats
 from tests.support.serve import Serve
 
 PIPELINE = ["capture", "submit", "encode", "handoff", "send"]
+API = "/api/v1"
 
 
 def stage_rows(show_output: str) -> list[str]:
@@ -82,21 +86,19 @@ def test_start_for_records_that_long_then_prints_the_summary(cli: Cli) -> None:
     assert cli.ok("status").startswith("not recording")
 
 
-def test_start_for_json_prints_only_the_saved_meta(cli: Cli) -> None:
+def test_start_for_json_prints_only_the_saved_meta(cli: Cli, serve: Serve) -> None:
     meta = json.loads(cli.ok("start", "--for", "1", "--json"))
-    assert meta["sample_count"] >= 0
-    assert meta["id"]
+    saved = serve.api("GET", f"/stats/recordings/{meta['id']}").json()
+    assert meta == saved["meta"]
+    assert meta["sample_count"] == len(saved["samples"])
+    assert meta["duration_ms"] >= 1000  # stopped only after --for had passed
+    assert not serve.api("GET", "/stats/capture/status").json()["armed"]
 
 
 def test_start_for_on_a_terminal_redraws_one_progress_line(cli: Cli) -> None:
     # stderr is a pseudo-terminal, as when an operator runs it in a shell.
     leader, follower = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host", "stats", *cli.argv("start", "--for", "3")],
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env=cli.env(),
-    )
+    proc = cli.spawn("start", "--for", "3", stderr=follower)
     os.close(follower)
     seen = b""
     while True:
@@ -121,28 +123,95 @@ def test_start_for_on_a_terminal_redraws_one_progress_line(cli: Cli) -> None:
     assert out.decode().startswith("saved ")
 
 
-def test_ctrl_c_during_start_for_saves_the_capture_and_exits_130(cli: Cli, serve: Serve) -> None:
-    before = {m["id"] for m in serve.api("GET", "/stats/recordings").json()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host", "stats", *cli.argv("start", "--for", "120")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli.env(),
-    )
-    deadline = time.monotonic() + 30
-    while not serve.api("GET", "/stats/capture/status").json()["armed"]:
-        assert time.monotonic() < deadline, "the capture never started"
-        time.sleep(0.1)
-    time.sleep(1)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+def ctrl_c_here() -> None:
+    """SIGINT to this (the main) thread; its Python handler runs before this returns."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def test_a_first_ctrl_c_asks_to_stop_and_ends_the_wait_at_once() -> None:
+    with StopRequest() as stop:
+        assert not stop.requested()
+        # From another thread, so it lands before or during the wait: both must end it.
+        sender = threading.Thread(target=ctrl_c_here)
+        began = time.monotonic()
+        sender.start()
+        assert stop.wait(120)
+        waited_s = time.monotonic() - began
+        sender.join()
+        assert stop.requested()
+    assert waited_s < 60  # woken by the signal, not by the end of the 120 s
+
+
+def test_a_second_ctrl_c_gives_up_and_leaving_restores_the_handler() -> None:
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        ctrl_c_here()
+        assert stop.requested()
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c_here()
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def recording_ids(serve: Serve) -> set[str]:
+    return {m["id"] for m in serve.api("GET", "/stats/recordings").json()}
+
+
+def start_for_interrupted(cli: Cli, relay: Relay, ctrl_c: CtrlCAt) -> tuple[int, str, str]:
+    """`start --for 120` through `relay`, with Ctrl-C where `ctrl_c` says; (exit code,
+    stdout, stderr)."""
+    relay.before_answer = ctrl_c
+    proc = cli.spawn("start", "--for", "120", url=relay.url, text=True)
+    ctrl_c.launched(proc)
+    out, err = proc.communicate(timeout=60)
+    assert ctrl_c.sent.is_set(), f"the CLI never sent {ctrl_c.at}: {relay.requests()}"
     assert "Traceback" not in err
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_while_waiting_stops_saves_and_exits_130(
+    cli: Cli, serve: Serve, relay: Relay
+) -> None:
+    before = recording_ids(serve)
+    # The second status request is the wait's first poll: the capture runs, the CLI waits.
+    ctrl_c = CtrlCAt("GET", f"{API}/stats/capture/status", nth=2)
+    code, out, err = start_for_interrupted(cli, relay, ctrl_c)
+    assert code == 130, err
+    assert "interrupted: stopping and saving the capture" in err
     assert out.startswith("saved ")
+    assert out.split()[1] in recording_ids(serve) - before
     assert not serve.api("GET", "/stats/capture/status").json()["armed"]
-    after = {m["id"] for m in serve.api("GET", "/stats/recordings").json()}
-    assert out.split()[1] in after - before
+
+
+def test_ctrl_c_as_the_capture_starts_still_stops_and_saves_it(
+    cli: Cli, serve: Serve, relay: Relay
+) -> None:
+    # Serve has started the capture; the CLI has not had the answer yet.
+    before = recording_ids(serve)
+    code, out, err = start_for_interrupted(
+        cli, relay, CtrlCAt("POST", f"{API}/stats/capture/start")
+    )
+    assert code == 130, err
+    assert not serve.api("GET", "/stats/capture/status").json()["armed"], "left recording"
+    assert out.startswith("saved ")
+    assert out.split()[1] in recording_ids(serve) - before
+    assert relay.requests()[-2:] == [
+        ("POST", f"{API}/stats/capture/stop"),
+        ("GET", f"{API}/stats/recordings/{out.split()[1]}"),
+    ]
+
+
+def test_ctrl_c_before_the_capture_starts_starts_nothing(
+    cli: Cli, serve: Serve, relay: Relay
+) -> None:
+    before = recording_ids(serve)
+    ctrl_c = CtrlCAt("GET", f"{API}/stats/capture/status")  # the check for a running one
+    code, out, err = start_for_interrupted(cli, relay, ctrl_c)
+    assert code == 130
+    assert err == "punktfunk stats start: interrupted\n"
+    assert out == ""
+    assert relay.requests() == [("GET", f"{API}/stats/capture/status")]
+    assert not serve.api("GET", "/stats/capture/status").json()["armed"]
+    assert recording_ids(serve) == before
 
 
 def test_start_for_refuses_to_take_over_a_running_capture(cli: Cli, serve: Serve) -> None:
