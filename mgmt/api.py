@@ -43,7 +43,8 @@ from mgmt.errors import (
 )
 from mgmt.export import capture_to_csv
 from mgmt.models import Capture, CaptureMeta, StatsStatus, json_encoder
-from mgmt.recorder import ID_CHARS, MAX_ID_LENGTH, StatsRecorder
+from mgmt.recorder import StatsRecorder
+from mgmt.recording_ids import ID_CHARS, MAX_ID_LENGTH
 
 API_PREFIX = "/api/v1"
 JSON = "application/json"

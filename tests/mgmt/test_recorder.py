@@ -13,7 +13,7 @@ import pytest
 from mgmt.errors import RecordingNotFoundError
 from mgmt.models import Capture, CaptureMeta
 from mgmt.recorder import MAX_SAMPLES, StatsRecorder
-from tests.mgmt.support import make_sample
+from tests.support.samples import make_sample
 
 
 def record(recorder: StatsRecorder, samples: int, *, width: int = 1280) -> CaptureMeta:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +15,12 @@ import msgspec
 import pytest
 
 import mgmt.recorder
+import mgmt.recordings_index
 from mgmt.errors import RecordingCorruptError, RecordingNotFoundError, RecordingWriteError
 from mgmt.models import Capture
 from mgmt.recorder import StatsRecorder
-from tests.mgmt.support import assert_envelope, make_sample
+from tests.mgmt.support import assert_envelope
+from tests.support.samples import make_sample
 
 
 def record(recorder: StatsRecorder, samples: int) -> str:
@@ -62,6 +66,8 @@ def broken_dir(recorder: StatsRecorder) -> Iterator[dict[str, str]]:
     (recorder.captures_dir / "a-directory.json").mkdir()
     os.mkfifo(recorder.captures_dir / "a-fifo.json")
     (recorder.captures_dir / "leftover.json.tmp").write_bytes(good)
+    # What a save cut short by a crash leaves: the atomic write's temp file.
+    (recorder.captures_dir / ".good-one.json.k3j2h1g0.tmp").write_bytes(good[:100])
     (recorder.captures_dir / "notes.txt").write_text("hello")
     (recorder.captures_dir / "good-one.json").write_bytes(good)
     return {"good": "good-one"}
@@ -79,7 +85,7 @@ def test_list_skips_broken_files_and_lists_the_good_ones(
 def test_list_warns_once_per_broken_file(
     recorder: StatsRecorder, broken_dir: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="mgmt.recorder"):
+    with caplog.at_level(logging.WARNING, logger="mgmt.recordings_index"):
         recorder.list()
         first = len(caplog.records)
         recorder.list()
@@ -169,13 +175,13 @@ def test_listing_reads_each_file_once(
     for _ in range(3):
         record(recorder, 2)
     reads: list[int] = []
-    real_read_meta = mgmt.recorder._read_meta
+    real_read_meta = mgmt.recordings_index._read_meta
 
     def counting_read_meta(fd: int, st: os.stat_result) -> object:
         reads.append(fd)
         return real_read_meta(fd, st)
 
-    monkeypatch.setattr(mgmt.recorder, "_read_meta", counting_read_meta)
+    monkeypatch.setattr(mgmt.recordings_index, "_read_meta", counting_read_meta)
     fresh = StatsRecorder(recorder.captures_dir)
     assert len(fresh.list()) == 3
     assert len(reads) == 3
@@ -278,6 +284,44 @@ def test_failing_disk_on_stop_is_a_500_and_nothing_is_lost(
     assert [s["bitrate_kbps"] for s in got["samples"]] == list(range(6))
     assert not list(recorder.captures_dir.glob("*.tmp"))
     assert client.get("/api/v1/stats/capture/status").json()["armed"] is False
+
+
+# Runs in its own process: a file-size limit applies to the whole process.
+WRITE_PAST_A_SIZE_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+from mgmt.errors import RecordingWriteError
+from mgmt.recordings import RecordingStore
+from tests.support.samples import make_capture
+store = RecordingStore(Path(sys.argv[1]))
+store.write("kept", make_capture("kept", 2))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+try:
+    store.write("kept", make_capture("kept", 400))
+except RecordingWriteError as err:
+    print(err.message)
+"""
+
+
+def test_a_save_cut_short_keeps_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    captures = tmp_path / "captures"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_PAST_A_SIZE_LIMIT, str(captures)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    message = done.stdout.strip()
+    assert message.startswith(f"could not save the capture to {captures / 'kept.json'}: ")
+    assert "stop again" in message
+    assert sorted(p.name for p in captures.iterdir()) == ["kept.json"]
+    kept = msgspec.json.decode((captures / "kept.json").read_bytes(), type=Capture)
+    assert len(kept.samples) == 2
 
 
 def test_shutdown_with_a_broken_captures_dir_saves_elsewhere(

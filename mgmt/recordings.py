@@ -1,0 +1,165 @@
+"""The recordings on disk: writing, reading and deleting one saved capture.
+
+A recording is `<captures_dir>/<id>.json`: one compact JSON `Capture`, `meta` first (so
+the index can list a file from its head). `RecordingStore` writes a recording whole or
+not at all (`host.files.write_atomically`), reads one back validated, and deletes one;
+listing the directory is `mgmt.recordings_index`'s job. Every method does disk I/O: the
+caller keeps it off the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import stat
+from pathlib import Path
+
+import msgspec
+
+from host.config import ensure_private_dir
+from host.files import write_atomically
+from mgmt.errors import (
+    RecordingCorruptError,
+    RecordingNotFoundError,
+    RecordingWriteError,
+)
+from mgmt.models import Capture, json_encoder
+from mgmt.recording_ids import is_valid_id
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".json"
+MAX_RECORDING_BYTES = 64 * 1024 * 1024  # a full 5400-sample capture is ≈ 5 MB
+# Recordings are never links, and a FIFO planted in the dir must not block a reader.
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+capture_decoder = msgspec.json.Decoder(Capture)
+
+
+def not_found(recording_id: str) -> RecordingNotFoundError:
+    shown = recording_id if len(recording_id) <= 80 else recording_id[:80] + "…"
+    return RecordingNotFoundError(
+        f"no recording with id {shown!r}; list them with GET /api/v1/stats/recordings"
+    )
+
+
+class RecordingStore:
+    """The recording files in one captures dir (created private if missing)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = ensure_private_dir(directory.absolute())
+        self._real_dir = self.directory.resolve()
+
+    def path_of(self, recording_id: str) -> Path:
+        """Where recording `recording_id` lives; the id is not checked (see `is_valid_id`)."""
+        return self.directory / f"{recording_id}{SUFFIX}"
+
+    def new_id(self, stem: str) -> str:
+        """`stem`, or `stem-2`, `stem-3`, … : the first that names no file yet."""
+        candidate, n = stem, 1
+        while os.path.lexists(self.path_of(candidate)):
+            n += 1
+            candidate = f"{stem}-{n}"
+        return candidate
+
+    def write(self, recording_id: str, capture: Capture) -> os.stat_result:
+        """Save `capture` as `recording_id` (replacing it) and return the new file's stat."""
+        final = self.path_of(recording_id)
+        data = json_encoder.encode(capture)
+        try:
+            with contextlib.suppress(FileExistsError):  # not a dir: the write says so
+                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return write_atomically(final, data, mode=0o600)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise RecordingWriteError(
+                f"could not save the capture to {final}: {reason}. It is still recording and "
+                f"kept in memory: free disk space or repair {self.directory} "
+                "(it must be a writable directory), then stop again"
+            ) from err
+
+    def load(self, recording_id: str) -> Capture:
+        capture, _ = self._load(recording_id)
+        return capture
+
+    def load_json(self, recording_id: str) -> bytes:
+        """The recording as JSON, validated; the file's own bytes when they are canonical."""
+        capture, data = self._load(recording_id)
+        if data is not None and data.startswith(
+            b'{"meta":{"id":' + json_encoder.encode(recording_id) + b","
+        ):
+            return data
+        return json_encoder.encode(capture)
+
+    def delete(self, recording_id: str) -> None:
+        path = self._checked_path(recording_id)
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise not_found(recording_id)
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError) as err:
+            raise not_found(recording_id) from err
+        log.info("deleted recording %s", recording_id)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _checked_path(self, recording_id: str) -> Path:
+        if not is_valid_id(recording_id):
+            raise not_found(recording_id)
+        path = self.path_of(recording_id)
+        # Defence in depth: whatever the id, the file must sit directly in the captures dir.
+        if path.parent != self.directory or path.resolve().parent != self._real_dir:
+            raise not_found(recording_id)
+        return path
+
+    def _load(self, recording_id: str) -> tuple[Capture, bytes | None]:
+        """The decoded recording, and its file's bytes when they say the same id."""
+        path = self._checked_path(recording_id)
+        try:
+            fd = os.open(path, OPEN_FLAGS)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+            raise not_found(recording_id) from err
+        except OSError as err:
+            if err.errno == errno.ELOOP:  # a symlink; recordings are never links
+                raise not_found(recording_id) from err
+            raise RecordingCorruptError(
+                f"could not read recording {recording_id} ({path}): {err.strerror}"
+            ) from err
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise not_found(recording_id)
+            if st.st_size > MAX_RECORDING_BYTES:
+                raise RecordingCorruptError(
+                    f"recording {recording_id} ({path}) is {st.st_size} bytes, larger than "
+                    f"any capture this host writes ({MAX_RECORDING_BYTES}); move it out of "
+                    f"{self.directory}"
+                )
+            data = read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+        try:
+            capture = capture_decoder.decode(data)
+        except msgspec.DecodeError as err:
+            raise RecordingCorruptError(
+                f"recording {recording_id} ({path}) is not a valid capture file: {err}. "
+                f"Delete it or move it out of {self.directory}"
+            ) from err
+        if capture.meta.id != recording_id:  # a copied or renamed file: the file name wins
+            capture.meta = msgspec.structs.replace(capture.meta, id=recording_id)
+            return capture, None
+        return capture, data
+
+
+def read_all(fd: int, size: int) -> bytes:
+    """Up to `size` bytes of open file `fd` from its start (fewer if it shrank)."""
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
