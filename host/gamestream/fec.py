@@ -194,16 +194,38 @@ def _as_words(shards: U8Array) -> tuple[_U64Array, int]:
     return padded.view(np.uint64), size
 
 
-def encode(data_shards: U8Array, parity_count: int, out: U8Array | None = None) -> U8Array:
+@lru_cache(maxsize=16)
+def _custom_index(matrix_bytes: bytes, parity_count: int, data_count: int) -> _IndexArray:
+    matrix = np.frombuffer(matrix_bytes, dtype=np.uint8).reshape(parity_count, data_count)
+    return _gather_index(matrix)
+
+
+def _custom_matrix(matrix: U8Array | None, data_count: int, parity_count: int) -> bytes | None:
+    """The bytes of a caller's parity matrix (checked against the code's shape), or None."""
+    if matrix is None:
+        return None
+    if matrix.shape != (parity_count, data_count) or matrix.dtype != np.uint8:
+        raise FecError(f"parity matrix must be uint8 of shape {(parity_count, data_count)}")
+    return matrix.tobytes()
+
+
+def encode(
+    data_shards: U8Array,
+    parity_count: int,
+    out: U8Array | None = None,
+    matrix: U8Array | None = None,
+) -> U8Array:
     """Parity shards for `data_shards` (k rows of equal length, uint8), as nanors makes them.
 
     Returns a (parity_count, size) uint8 array; with `out` (same shape, C-contiguous) the
-    parity is written there and `out` is returned.
+    parity is written there and `out` is returned. `matrix` replaces the Cauchy
+    coefficients (the audio stream uses a fixed 2 x 4 matrix of its own).
     """
     if data_shards.ndim != 2 or data_shards.dtype != np.uint8:
         raise FecError("data shards must be a 2-D uint8 array (one row per shard)")
     count, size = data_shards.shape
     _check_counts(count, parity_count)
+    custom = _custom_matrix(matrix, count, parity_count)
     if out is None:
         out = np.empty((parity_count, size), dtype=np.uint8)
     elif out.shape != (parity_count, size) or out.dtype != np.uint8:
@@ -211,7 +233,10 @@ def encode(data_shards: U8Array, parity_count: int, out: U8Array | None = None) 
     if parity_count == 0 or size == 0:
         return out
     words, _ = _as_words(data_shards)
-    index = _encode_index(count, parity_count)
+    if custom is None:
+        index = _encode_index(count, parity_count)
+    else:
+        index = _custom_index(custom, parity_count, count)
     if size % 8 == 0 and out.flags.c_contiguous:
         _apply(index, words, out.view(np.uint64))
     else:
@@ -228,7 +253,8 @@ def _invert(matrix: U8Array) -> U8Array:
     for column in range(size):
         pivots = np.nonzero(work[column:, column])[0]
         if pivots.size == 0:
-            raise FecError("shard matrix is singular")  # impossible for a Cauchy code
+            # Impossible for a Cauchy code; a caller's matrix may not be MDS.
+            raise FecError("these shards cannot rebuild the block: their matrix is singular")
         pivot = column + int(pivots[0])
         if pivot != column:
             work[[column, pivot]] = work[[pivot, column]]
@@ -243,25 +269,32 @@ def _invert(matrix: U8Array) -> U8Array:
 
 @lru_cache(maxsize=64)
 def _recovery(
-    data_count: int, parity_count: int, present: tuple[int, ...]
+    data_count: int, parity_count: int, present: tuple[int, ...], custom: bytes | None
 ) -> tuple[tuple[int, ...], tuple[int, ...], _IndexArray]:
     """For shards `present` (sorted, at least data_count of them): which shards feed the
     solve, which data shards are missing, and the gather index of their rebuild rows."""
     chosen = present[:data_count]
     missing = tuple(sorted(set(range(data_count)) - set(chosen)))
-    full = np.concatenate(
-        [np.eye(data_count, dtype=np.uint8), parity_matrix(data_count, parity_count)]
-    )
+    if custom is None:
+        parity = parity_matrix(data_count, parity_count)
+    else:
+        parity = np.frombuffer(custom, dtype=np.uint8).reshape(parity_count, data_count)
+    full = np.concatenate([np.eye(data_count, dtype=np.uint8), parity])
     inverse = _invert(full[list(chosen)])
     return chosen, missing, _gather_index(inverse[list(missing)])
 
 
 def decode(
-    shards: Sequence[bytes | bytearray | memoryview | None], data_count: int, parity_count: int
+    shards: Sequence[bytes | bytearray | memoryview | None],
+    data_count: int,
+    parity_count: int,
+    matrix: U8Array | None = None,
 ) -> list[bytes]:
     """The `data_count` data shards, rebuilt from any `data_count` of the
-    `data_count + parity_count` shards (None marks a lost one; all others equally long)."""
+    `data_count + parity_count` shards (None marks a lost one; all others equally long).
+    `matrix`: the parity matrix the shards were encoded with, if not nanors' Cauchy one."""
     _check_counts(data_count, parity_count)
+    custom = _custom_matrix(matrix, data_count, parity_count)
     if len(shards) != data_count + parity_count:
         raise FecError(f"expected {data_count + parity_count} shard slots, got {len(shards)}")
     present = tuple(i for i, shard in enumerate(shards) if shard is not None)
@@ -273,7 +306,7 @@ def decode(
     size = sizes.pop()
     if all(shards[i] is not None for i in range(data_count)):
         return [bytes(shard) for shard in shards[:data_count] if shard is not None]
-    chosen, missing, index = _recovery(data_count, parity_count, present)
+    chosen, missing, index = _recovery(data_count, parity_count, present, custom)
     stack = np.empty((data_count, -(-size // 8) * 8), dtype=np.uint8)
     stack[:, size:] = 0
     for row, shard_number in enumerate(chosen):

@@ -41,11 +41,25 @@ class Nanors:
             ctypes.c_int,
         ]
 
-    def _code(self, data_count: int, parity_count: int) -> int:
+    def _code(self, data_count: int, parity_count: int, matrix: bytes | None = None) -> int:
         code = self._new(data_count, parity_count)
         if not code:
             raise ValueError(f"nanors refused a ({data_count}, {parity_count}) code")
+        if matrix is not None:
+            self._install(int(code), data_count, parity_count, matrix)
         return int(code)
+
+    def _install(self, code: int, data_count: int, parity_count: int, matrix: bytes) -> None:
+        """Overwrite the parity matrix, as the client does for audio: in the nanors build of
+        moonlight-common-c the code is {int ds, ps, ts; uint8_t p[ps * ds]} (row-major)."""
+        if len(matrix) != data_count * parity_count:
+            self._release(code)
+            raise ValueError("parity matrix has the wrong size for this code")
+        header = (ctypes.c_int * 3).from_address(code)
+        if tuple(header) != (data_count, parity_count, data_count + parity_count):
+            self._release(code)
+            raise ValueError(f"unexpected nanors code layout {tuple(header)}")
+        ctypes.memmove(code + ctypes.sizeof(header), matrix, len(matrix))
 
     @staticmethod
     def _pointers(buffers: Sequence[ctypes.Array[ctypes.c_char]]) -> ctypes.Array[ctypes.c_char_p]:
@@ -54,12 +68,14 @@ class Nanors:
             table[i] = ctypes.cast(buffer, ctypes.c_char_p)
         return table
 
-    def encode(self, data: Sequence[bytes], parity_count: int) -> list[bytes]:
-        """Parity shards for equally long data shards."""
+    def encode(
+        self, data: Sequence[bytes], parity_count: int, matrix: bytes | None = None
+    ) -> list[bytes]:
+        """Parity shards for equally long data shards (with `matrix` as the parity matrix)."""
         size = len(data[0])
         buffers = [ctypes.create_string_buffer(bytes(shard), size) for shard in data]
         buffers += [ctypes.create_string_buffer(size) for _ in range(parity_count)]
-        code = self._code(len(data), parity_count)
+        code = self._code(len(data), parity_count, matrix)
         try:
             status = self._encode(code, self._pointers(buffers), len(buffers), size)
         finally:
@@ -69,7 +85,11 @@ class Nanors:
         return [buffer.raw for buffer in buffers[len(data) :]]
 
     def decode(
-        self, shards: Sequence[bytes | None], data_count: int, parity_count: int
+        self,
+        shards: Sequence[bytes | None],
+        data_count: int,
+        parity_count: int,
+        matrix: bytes | None = None,
     ) -> list[bytes]:
         """The data shards rebuilt from the ones present (None = lost)."""
         size = len(next(shard for shard in shards if shard is not None))
@@ -80,7 +100,7 @@ class Nanors:
             for shard in shards
         ]
         marks = (ctypes.c_uint8 * len(shards))(*(1 if shard is None else 0 for shard in shards))
-        code = self._code(data_count, parity_count)
+        code = self._code(data_count, parity_count, matrix)
         try:
             status = self._decode(code, self._pointers(buffers), marks, len(buffers), size)
         finally:

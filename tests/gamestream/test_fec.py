@@ -230,3 +230,21 @@ def test_zfec_parity_is_not_compatible() -> None:
     zfec_parity = zfec.Encoder(10, 12).encode([row.tobytes() for row in source_rows])[10:]
     ours = [row.tobytes() for row in fec.encode(source_rows, 2)]
     assert zfec_parity != ours
+
+
+def test_a_custom_parity_matrix_must_fit_the_code() -> None:
+    data = np.zeros((4, 16), dtype=np.uint8)
+    with pytest.raises(fec.FecError, match=r"shape \(2, 4\)"):
+        fec.encode(data, 2, matrix=np.zeros((4, 2), dtype=np.uint8))
+    with pytest.raises(fec.FecError, match=r"shape \(2, 4\)"):
+        fec.decode([bytes(16)] * 6, 4, 2, matrix=np.zeros((2, 4), dtype=np.int64))
+
+
+def test_a_singular_custom_matrix_says_the_shards_cannot_rebuild() -> None:
+    ones = np.ones((2, 4), dtype=np.uint8)  # both parity rows alike: two losses are fatal
+    data = random_shards(random.Random(2), 4, 16)
+    shards: list[bytes | None] = [row.tobytes() for row in data]
+    shards += [row.tobytes() for row in fec.encode(data, 2, matrix=ones)]
+    shards[0] = shards[1] = None
+    with pytest.raises(fec.FecError, match="singular"):
+        fec.decode(shards, 4, 2, matrix=ones)
