@@ -9,6 +9,7 @@ import functools
 import hashlib
 import itertools
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from cryptography.x509.oid import NameOID
 from host.gamestream.service import GameStreamService, GameStreamSettings
 
 T = TypeVar("T")
+ClientIdentity = tuple[rsa.RSAPrivateKey, x509.Certificate]
 
 
 class ServiceThread:
@@ -243,3 +245,34 @@ class PairingClient:
 
     def phase4(self) -> Answer:
         return parse_xml(self.send(self.phase4_query()))
+
+
+# -- plain clients for the HTTP and HTTPS ports -------------------------------------------
+
+
+def client_tls_context(
+    directory: Path, identity: tuple[rsa.RSAPrivateKey, x509.Certificate] | None
+) -> ssl.SSLContext:
+    """A TLS client context that presents `identity` (none: no certificate) and, like
+    Moonlight before pairing, does not check the host's certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if identity is not None:
+        key, cert = identity
+        cert_path, key_path = directory / "client-cert.pem", directory / "client-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def get(url: str, *, tls: ssl.SSLContext | None = None, timeout: float = 30) -> httpx.Response:
+    with httpx.Client(verify=tls if tls is not None else True, timeout=timeout) as http:
+        return http.get(url)
