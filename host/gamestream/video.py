@@ -497,8 +497,14 @@ class _Block:
             return  # already complete, or a duplicate
         self.shards[header.shard_index] = datagram
         self.received += 1
-        if self.received >= self.data_shards:
-            missing = sum(shard is None for shard in self.shards[: self.data_shards])
+        if self.received < self.data_shards:
+            return
+        data = self.shards[: self.data_shards]
+        missing = sum(shard is None for shard in data)
+        if missing == 0:
+            # Also the path of blocks without FEC, which may exceed the code's 255 shards.
+            self.data = [shard for shard in data if shard is not None]
+        else:
             self.data = fec.decode(self.shards, self.data_shards, self.parity_shards)
             self.recovered = missing
 

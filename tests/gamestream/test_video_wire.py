@@ -183,6 +183,9 @@ def test_a_frame_too_big_for_four_fec_blocks_goes_without_fec() -> None:
     assert packetized.parity_shards == 0
     assert all(block.fec_percent == 0 for block in packetized.blocks)
     assert all(block.data_shards <= 1023 for block in packetized.blocks)
+    sink = video.VideoDepacketizer(PACKET_SIZE)
+    done = [r for r in map(sink.receive, reversed(packetized.datagrams())) if r is not None]
+    assert [r.access_unit for r in done] == [unit]
     with pytest.raises(video.FrameTooLargeError, match="exceeds 4 blocks"):
         frame(packetizer(), bytes(4 * 1023 * PAYLOAD))
 
