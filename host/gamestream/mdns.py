@@ -32,6 +32,15 @@ def instance_label(hostname: str) -> str:
     return label
 
 
+def local_ipv4_addresses() -> list[str]:
+    return [
+        a.address
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family == socket.AF_INET
+    ]
+
+
 def advertised_addresses(bind: str) -> list[str]:
     """The IPv4 addresses to announce: `bind` itself, or for a wildcard bind every
     non-loopback IPv4 address of this machine (loopback if it has no other)."""
@@ -41,12 +50,7 @@ def advertised_addresses(bind: str) -> list[str]:
         address = None
     if address is not None and address.version == 4 and not address.is_unspecified:
         return [bind]
-    found = [
-        a.address
-        for addrs in psutil.net_if_addrs().values()
-        for a in addrs
-        if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback
-    ]
+    found = [a for a in local_ipv4_addresses() if not ipaddress.ip_address(a).is_loopback]
     return sorted(set(found)) or ["127.0.0.1"]
 
 
@@ -75,6 +79,15 @@ class MdnsAdvertiser:
 
     async def start(self) -> bool:
         """Announce; False (after one warning) if that is impossible here."""
+        missing = sorted(set(self._interfaces or ()) - set(local_ipv4_addresses()))
+        if missing:
+            # Checked here because zeroconf, failing on such an address, leaks a socket.
+            log.warning(
+                "mDNS: cannot advertise the GameStream host: no interface has %s; "
+                "Moonlight clients can still add it by address",
+                ", ".join(missing),
+            )
+            return False
         try:
             self._zeroconf = AsyncZeroconf(
                 interfaces=self._interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only
