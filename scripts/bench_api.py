@@ -29,9 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import msgspec
 
-from mgmt.models import NATIVE_STAGES, Capture, CaptureMeta, StageTiming, StatsSample
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared sample factory
+from tests.support.samples import (
+    BASE_UNIX_MS,
+    make_capture,
+    make_sample,
+    write_recording,
+)
 
 TOKEN = "bench-token"  # noqa: S105 -- a throwaway token for a loopback server
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -43,76 +48,19 @@ LIVE_SAMPLES = 1800
 # -- data -------------------------------------------------------------------------------
 
 
-def full_sample(i: int, session_id: int = 1) -> StatsSample:
-    """A native sample with every field set, varied a little per window."""
-    return StatsSample(
-        t_ms=i * 2000,
-        session_id=session_id,
-        stages=[
-            StageTiming(name, p50_us=150.0 * (n + 1) + (i * 7919 % 97), p99_us=420.0 * (n + 1))
-            for n, name in enumerate(NATIVE_STAGES)
-        ],
-        fps=59.94,
-        repeat_fps=0.25,
-        mbps=19.8 + (i % 10) / 10,
-        bitrate_kbps=20_000,
-        frames_dropped=i % 3,
-        packets_dropped=i % 5,
-        send_dropped=0,
-        fec_recovered=i % 7,
-        host_p50_us=6200.5,
-        host_p99_us=9100.25,
-        client_decode_us=2100.0,
-        capture_cpu_pct=41.5,
-        capture_rss_mb=312.0,
-        send_cpu_pct=12.25,
-        send_rss_mb=88.0,
-        gpu_util_pct=35.0,
-        gpu_encoder_util_pct=22.0,
-        gpu_encoder_fps=60.0,
-        gpu_encoder_latency_us=2900.0,
-        gpu_graphics_clock_mhz=1905.0,
-        gpu_video_clock_mhz=1710.0,
-        gpu_power_w=118.5,
-        gpu_memory_used_mb=2048.0,
-    )
-
-
-def meta_for(recording_id: str, started_unix_ms: int, samples: int, i: int) -> CaptureMeta:
-    width, height = [(1280, 720), (1920, 1080), (2560, 1440), (3840, 2160)][i % 4]
-    return CaptureMeta(
-        id=recording_id,
-        started_unix_ms=started_unix_ms,
-        duration_ms=samples * 2000,
-        kind="native" if i % 3 else "gamestream",
-        width=width,
-        height=height,
-        fps=60,
-        codec=["h264", "hevc", "av1"][i % 3],
-        encoder=["libx264", "hevc_nvenc", "libsvtav1"][i % 3],
-        client=f"client-{i % 17:02d}",
-        sample_count=samples,
-        gpu="NVIDIA H200" if i % 2 else "",
-        sessions=1,
-    )
-
-
 def populate(captures: Path, start: int, stop: int, samples_each: int = 3) -> None:
     """Recordings number `start`..`stop-1`, one minute apart, a few samples each."""
-    encode = msgspec.json.Encoder().encode
-    samples = [full_sample(i) for i in range(samples_each)]
-    base_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     for i in range(start, stop):
-        started = base_ms + (i + 1) * 60_000
+        started = BASE_UNIX_MS + (i + 1) * 60_000
         stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(started // 1000))
-        meta = meta_for(f"{stamp}_1920x1080", started, samples_each, i)
-        (captures / f"{meta.id}.json").write_bytes(encode(Capture(meta, samples)))
+        capture = make_capture(
+            f"{stamp}_1920x1080", samples_each, started_unix_ms=started, variant=i
+        )
+        write_recording(captures, capture)
 
 
 def write_big(captures: Path) -> None:
-    meta = meta_for(BIG_ID, 1_767_225_600_000, 5400, 2)
-    capture = Capture(meta, [full_sample(i) for i in range(5400)])
-    (captures / f"{BIG_ID}.json").write_bytes(msgspec.json.encode(capture))
+    write_recording(captures, make_capture(BIG_ID, 5400, variant=2))
 
 
 # -- the server (child process) ------------------------------------------------------------
@@ -131,7 +79,7 @@ def serve(captures: Path, live_samples: int) -> None:
     recorder.start()
     sid = recorder.register_session("native", 2560, 1440, 60, "h264", "h264_nvenc", "bench")
     for i in range(live_samples):
-        recorder.push_sample(sid, full_sample(i))
+        recorder.push_sample(sid, make_sample(i, session_id=1, every_field=True))
 
     async def ping(request: Request) -> Response:
         return PlainTextResponse("pong")

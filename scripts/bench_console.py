@@ -43,7 +43,15 @@ from typing import Any
 import msgspec
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from mgmt.models import NATIVE_STAGES, Capture, CaptureMeta, StageTiming, StatsSample
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared sample factory
+from mgmt.models import Capture
+from tests.support.samples import (
+    BASE_UNIX_MS,
+    make_capture,
+    make_meta,
+    make_samples,
+    write_recording,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "console" / "dist"
@@ -60,73 +68,6 @@ BIG_ID = "2026-01-01T00-00-00Z_1920x1080"
 SMALL_ID = "2026-01-01T04-00-00Z_1920x1080"
 BIG_SAMPLES = 5400
 LIVE_START_MS = 1_767_240_000_000
-
-
-# -- data -------------------------------------------------------------------------------
-
-
-def full_sample(i: int, session_id: int = 1) -> StatsSample:
-    """A native window with every field set, varied a little per window."""
-    wobble = (i * 7919) % 97
-    return StatsSample(
-        t_ms=i * 2000,
-        session_id=session_id,
-        stages=[
-            StageTiming(name, p50_us=300.0 * (n + 1) + wobble, p99_us=800.0 * (n + 1) + 3 * wobble)
-            for n, name in enumerate(NATIVE_STAGES)
-        ],
-        fps=59.94 - (i % 13) / 10,
-        repeat_fps=(i % 17) / 10,
-        mbps=19.8 + (i % 10) / 10,
-        bitrate_kbps=20_000,
-        frames_dropped=i % 3,
-        packets_dropped=i % 5,
-        send_dropped=i % 11 // 10,
-        fec_recovered=i % 7,
-        host_p50_us=6200.5 + wobble,
-        host_p99_us=9100.25 + 2 * wobble,
-        client_decode_us=2100.0,
-        capture_cpu_pct=41.5 + i % 5,
-        capture_rss_mb=312.0,
-        send_cpu_pct=12.25 + i % 3,
-        send_rss_mb=88.0,
-        gpu_util_pct=35.0 + i % 9,
-        gpu_encoder_util_pct=22.0 + i % 4,
-        gpu_encoder_fps=60.0,
-        gpu_encoder_latency_us=2900.0 + wobble,
-        gpu_graphics_clock_mhz=1905.0,
-        gpu_video_clock_mhz=1710.0,
-        gpu_power_w=118.5 + i % 6,
-        gpu_memory_used_mb=2048.0,
-    )
-
-
-def meta(recording_id: str, started_unix_ms: int, samples: int) -> CaptureMeta:
-    return CaptureMeta(
-        id=recording_id,
-        started_unix_ms=started_unix_ms,
-        duration_ms=samples * 2000,
-        kind="native",
-        width=1920,
-        height=1080,
-        fps=60,
-        codec="h264",
-        encoder="h264_nvenc",
-        client="bench",
-        sample_count=samples,
-        gpu="NVIDIA H200",
-        sessions=1,
-    )
-
-
-def write_recording(captures: Path, recording_id: str, started: int, samples: int) -> int:
-    capture = Capture(
-        meta(recording_id, started, samples), [full_sample(i) for i in range(samples)]
-    )
-    data = msgspec.json.encode(capture)
-    captures.mkdir(parents=True, exist_ok=True)
-    (captures / f"{recording_id}.json").write_bytes(data)
-    return len(data)
 
 
 # -- the host ------------------------------------------------------------------------------
@@ -268,8 +209,8 @@ class GrowingLiveCapture:
         if offset > 0:  # a follow-up poll: one window closed since the last one
             self.count += 1
         capture = Capture(
-            meta("live", LIVE_START_MS, self.count),
-            [full_sample(i) for i in range(offset, self.count)],
+            make_meta("live", self.count, started_unix_ms=LIVE_START_MS),
+            make_samples(self.count, start=offset),
         )
         route.fulfill(status=200, content_type="application/json", body=self.encode(capture))
 
@@ -326,8 +267,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pf-bench-console-") as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         work = Path(tmp)
-        big_bytes = write_recording(work / "quiet" / "captures", BIG_ID, 1_767_225_600_000, 5400)
-        write_recording(work / "quiet" / "captures", SMALL_ID, 1_767_240_000_000, 10)
+        captures = work / "quiet" / "captures"
+        big_bytes = write_recording(captures, make_capture(BIG_ID, BIG_SAMPLES))
+        small_started = BASE_UNIX_MS + 4 * 3_600_000
+        write_recording(captures, make_capture(SMALL_ID, 10, started_unix_ms=small_started))
         quiet = Host(work / "quiet", demo=False)
         try:
             print(f"host {quiet.url} (no demo); {BIG_ID}: {BIG_SAMPLES} samples, {big_bytes} bytes")
