@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from host.gamestream.identity import MAX_CLIENT_NAME_CHARS
+from host.gamestream.identity import MAX_CLIENT_NAME_CHARS, ClientStoreError
 from host.gamestream.pairing import InvalidNameError, InvalidPinError, NoClientWaitingError
 from host.gamestream.service import GameStreamService
 from mgmt.errors import ApiError, InvalidParameterError
@@ -98,6 +98,13 @@ class PairedClientNotFoundError(ApiError):
     code = "client_not_found"
 
 
+class ClientStoreWriteError(ApiError):
+    """The paired-clients file could not be written; nothing changed."""
+
+    status_code = 500
+    code = "gamestream_store_failed"
+
+
 class PayloadTooLargeError(ApiError):
     status_code = 413
     code = "payload_too_large"
@@ -169,7 +176,11 @@ def gamestream_routes(get_service: ServiceGetter) -> list[BaseRoute]:
     async def unpair(request: Request) -> Response:
         service = _running(get_service)
         client_id: str = request.path_params["id"]
-        if CLIENT_ID.fullmatch(client_id) is None or not service.unpair(client_id):
+        try:
+            removed = CLIENT_ID.fullmatch(client_id) is not None and service.unpair(client_id)
+        except ClientStoreError as exc:
+            raise ClientStoreWriteError(str(exc)) from None
+        if not removed:
             raise PairedClientNotFoundError(
                 f"no paired client with id {client_id[:80]!r}; list them with "
                 f"GET {API_PREFIX}/clients"

@@ -78,10 +78,9 @@ class _PlainStream:
 
 
 def _address(sockaddr: object) -> str:
-    host = sockaddr[0] if isinstance(sockaddr, tuple) and sockaddr else ""
-    host = str(host)
+    host = str(sockaddr[0]) if isinstance(sockaddr, tuple) and sockaddr else ""
     # An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
-    return host.removeprefix("::ffff:") if host.startswith("::ffff:") and "." in host else host
+    return host.removeprefix("::ffff:") if "." in host else host
 
 
 class _BadRequestError(Exception):

@@ -73,6 +73,8 @@ def verify_rsa_sha256(certificate: x509.Certificate, data: bytes, signature: byt
 
 @dataclass(frozen=True)
 class HostIdentity:
+    """The host's certificate, its key and its GameStream uniqueid."""
+
     certificate: x509.Certificate
     private_key: rsa.RSAPrivateKey
     uniqueid: str

@@ -50,6 +50,7 @@ from host.gamestream.launch import (
 from host.gamestream.mdns import MdnsAdvertiser, advertised_addresses
 from host.gamestream.nvhttp import (
     PLACEHOLDER_MAC,
+    SCM_H264,
     App,
     Query,
     QueryError,
@@ -105,7 +106,7 @@ class GameStreamSettings:
     https_port: int = DEFAULT_HTTPS_PORT  # 0 picks a free port
     hostname: str = field(default_factory=socket.gethostname)
     apps: tuple[App, ...] = ()  # listed after the desktop (id 1)
-    codec_mask: int = 0x00001  # ServerCodecModeSupport; nvhttp.codec_mode_mask builds it
+    codec_mask: int = SCM_H264  # ServerCodecModeSupport; nvhttp.codec_mode_mask builds it
     mdns: bool = True
     mdns_interfaces: tuple[str, ...] | None = None  # None: every interface
     pin_wait_s: float = PIN_WAIT_S
@@ -201,11 +202,13 @@ class GameStreamService:
     # -- the operator's side --------------------------------------------------------------
 
     def pairing_status(self) -> PairingStatus:
+        self._on_loop_thread("pairing_status")
         waiting = self.pairing.waiting()
         return PairingStatus(waiting is not None, waiting.name if waiting else None)
 
     def waiting_client(self) -> WaitingClient | None:
         """The client waiting for a PIN, with its address and uniqueid."""
+        self._on_loop_thread("waiting_client")
         return self.pairing.waiting()
 
     def _on_loop_thread(self, what: str) -> None:
@@ -224,11 +227,13 @@ class GameStreamService:
             held.set_result(accepted.xml)
 
     def clients(self) -> list[PairedClient]:
+        """Every paired client, oldest pairing first."""
+        self._on_loop_thread("clients")
         return self.store.clients()
 
     def unpair(self, client_id: str) -> bool:
         """Forget a paired client (its next HTTPS request gets 401) and end its stream.
-        False if no client has that id."""
+        False if no client has that id; ClientStoreError if the file cannot be written."""
         self._on_loop_thread("unpair")
         client = self.store.find(client_id)
         if client is None or not self.store.remove(client_id):

@@ -42,10 +42,14 @@ class ServiceThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.service: GameStreamService = self.run(
-            lambda: GameStreamService(config, settings, **kw)
-        )
-        self.http_port, self.https_port = self.call(self.service.start())
+        try:
+            self.service: GameStreamService = self.run(
+                lambda: GameStreamService(config, settings, **kw)
+            )
+            self.http_port, self.https_port = self.call(self.service.start())
+        except BaseException:
+            self._stop_loop()
+            raise
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -75,6 +79,9 @@ class ServiceThread:
         if self.loop.is_closed():
             return
         self.call(self.service.close())
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()

@@ -439,6 +439,17 @@ def test_a_damaged_clients_file_does_not_stop_the_service(
     assert len(list((config / "gamestream").glob(f"{CLIENTS_FILE}.corrupt-*"))) == 1
 
 
+@pytest.mark.parametrize("taken", ["http_port", "https_port"])
+def test_a_taken_port_fails_start_and_leaves_nothing_open(tmp_path: Path, taken: str) -> None:
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        settings = replace(SETTINGS, **{taken: occupant.getsockname()[1]})
+        with pytest.raises(OSError, match="in use"):
+            ServiceThread(tmp_path / "config", settings)
+    # Whatever start() had opened is closed again: warnings are errors in this suite.
+
+
 def test_service_methods_refuse_other_threads(svc: ServiceThread) -> None:
     errors: list[BaseException] = []
 
