@@ -208,8 +208,9 @@ class Listener:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        if not peer_gone.is_set():
-            await self._respond(conn, stream, response)
+        # Answer even after a hang-up: a half-closed client may still read; a gone one
+        # makes the write fail, which ends the connection like any other error.
+        await self._respond(conn, stream, response)
 
     async def _read_request(self, conn: h11.Connection, stream: _Stream) -> h11.Request | None:
         request: h11.Request | None = None

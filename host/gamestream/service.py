@@ -198,6 +198,7 @@ class GameStreamService:
             self._mdns = None
         await self._http.close()
         await self._https.close()
+        self.http_port = self.https_port = None
 
     # -- the operator's side --------------------------------------------------------------
 
