@@ -6,11 +6,12 @@ SPSC metrics ring), `control` (armed/perf flags) and `counters` (cumulative coun
 
 from ipc.control import ControlBlock
 from ipc.counters import Counter, CountersBlock
-from ipc.records import FRAME_RECORD, SEND_RECORD, FrameFlags, RecordLayout
+from ipc.records import AUDIO_RECORD, FRAME_RECORD, SEND_RECORD, FrameFlags, RecordLayout
 from ipc.ring import Ring, RingReader, RingWriter
 from ipc.segment import Segment, SegmentError, SegmentKind, SegmentNotFoundError
 
 __all__ = [
+    "AUDIO_RECORD",
     "FRAME_RECORD",
     "SEND_RECORD",
     "ControlBlock",

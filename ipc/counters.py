@@ -23,6 +23,10 @@ class Counter(IntEnum):
     DATAGRAMS_SENT = 5
     SEND_DROPPED = 6  # datagrams refused by the kernel (EAGAIN / ENOBUFS)
     PAYLOAD_BYTES_SENT = 15  # access-unit bytes of the frames sent: goodput, without FEC/headers
+    PINGS_REJECTED = 16  # GameStream video pings from an address or with a payload not ours
+    # audio process (GameStream)
+    AUDIO_PACKETS_SENT = 21
+    AUDIO_BYTES_SENT = 22
     # control channel: the client's cumulative feedback, stored as reported
     FEEDBACK_REPORTS = 7  # 0 means the client never reported: loss counters are unmeasured
     PACKETS_RECEIVED = 8
@@ -32,6 +36,10 @@ class Counter(IntEnum):
     FRAMES_UNRECOVERABLE = 12
     DECODE_US_TOTAL = 13  # sum of per-frame decode times, for a mean per window
     KEYFRAME_REQUESTS = 14  # the encoder forces an IDR whenever this changes
+    RTT_US = 17  # latest round-trip time of the control channel; 0: not measured
+    CONTROL_REJECTED = 18  # control packets dropped: failed authentication, malformed, replayed
+    INPUT_EVENTS = 19  # input events received from the client
+    INPUT_REJECTED = 20  # input events dropped: malformed, out of range, queue full, too late
 
 
 SLOTS = 32  # room to add counters without changing the segment size

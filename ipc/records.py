@@ -106,3 +106,19 @@ SEND_RECORD = RecordLayout(
         ("parity_shards", "H"),
     ),
 )
+
+# Written by a GameStream session's audio process, one per audio packet while measuring.
+AUDIO_RECORD = RecordLayout(
+    "AudioRecord",
+    SegmentKind.AUDIO_RING,
+    (
+        ("seq", "Q"),
+        ("session_id", "I"),
+        ("flags", "I"),  # reserved
+        ("packet_index", "Q"),
+        ("capture_ts_ns", "Q"),  # CLOCK_MONOTONIC when the packet's samples were read
+        ("encode_us", "I"),  # Opus encode of one packet
+        ("send_us", "I"),  # packetize, encrypt, FEC and send
+        ("bytes", "I"),  # Opus payload bytes
+    ),
+)

@@ -33,6 +33,7 @@ class SegmentKind(IntEnum):
     SEND_RING = 2
     CONTROL = 3
     COUNTERS = 4
+    AUDIO_RING = 5
 
 
 class SegmentError(RuntimeError):

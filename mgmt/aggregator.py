@@ -254,6 +254,7 @@ def build_sample(
             if reported and decoded
             else None
         ),
+        rtt_us=float(after[Counter.RTT_US]) if after[Counter.RTT_US] else None,
     )
 
 
@@ -270,7 +271,7 @@ def perf_line(path: PathSpec, sample: StatsSample) -> str:
 
     perf native session=1 fps=60.0 repeat_fps=0.0 mbps=9.81 target_kbps=10000
     capture=480/546us submit=6/8us encode=1901/2434us handoff=88/168us send=2122/2362us
-    host=4580/5330us frames_dropped=0 send_dropped=0 packets_dropped=3 fec_recovered=12
+    host=4580/5330us frames_dropped=0 send_dropped=0 packets_dropped=3 fec_recovered=12 rtt=-us
     (one line; stage values are p50/p99 in microseconds; "-" means not measured)
     """
     parts = [
@@ -292,5 +293,6 @@ def perf_line(path: PathSpec, sample: StatsSample) -> str:
         f"send_dropped={_count(sample.send_dropped)}",
         f"packets_dropped={_count(sample.packets_dropped)}",
         f"fec_recovered={_count(sample.fec_recovered)}",
+        f"rtt={_us(sample.rtt_us)}us",
     ]
     return " ".join(parts)

@@ -62,6 +62,10 @@ class StatsSample(Struct):
     client_decode_us: Annotated[
         float | None, Meta(description="mean client decode time per frame")
     ] = None
+    rtt_us: Annotated[
+        float | None,
+        Meta(description="control-channel round-trip time (GameStream: ENet); null if unmeasured"),
+    ] = None
     # Host telemetry (null when unavailable on this host).
     capture_cpu_pct: OptFloat = None
     capture_rss_mb: OptFloat = None

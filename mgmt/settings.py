@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 from host.config import config_dir
 
 if TYPE_CHECKING:
+    from host.gamestream.host import GameStreamHostSettings
     from host.native.server import NativeSettings
 
 CONFIG_FILE = "config.toml"
@@ -174,6 +175,31 @@ def native_settings(settings: Settings) -> NativeSettings:
         fec_percent=settings.fec_percent,
         codec=settings.codec or None,
         bitrate_kbps=settings.bitrate_kbps or None,
+    )
+
+
+def gamestream_settings(settings: Settings) -> GameStreamHostSettings:
+    """The GameStream listener's settings, derived from the same operator settings: it
+    binds where the native listener does."""
+    from host.gamestream.host import AppsError, GameStreamHostSettings, parse_apps  # noqa: PLC0415
+
+    bind, _ = split_address(settings.native, "native")
+    if not 0 <= settings.gamestream_port <= 65535 or 0 < settings.gamestream_port < 6:
+        raise SettingsError(
+            f"gamestream_port must be 0 or 6..65535, got {settings.gamestream_port}"
+        )
+    try:
+        apps = tuple(parse_apps(settings.apps))
+    except AppsError as err:
+        raise SettingsError(str(err)) from None
+    return GameStreamHostSettings(
+        bind=bind,
+        http_port=settings.gamestream_port,
+        source=settings.source,
+        fec_percent=settings.fec_percent,
+        bitrate_kbps=settings.bitrate_kbps or None,
+        apps=apps,
+        mdns=settings.mdns,
     )
 
 

@@ -145,6 +145,16 @@ def probe_nvenc(codec: str) -> str | None:
     return backend
 
 
+def opens(codec: str, backend: str) -> bool:
+    """Whether `backend` really opens for `codec` here (what a host may advertise)."""
+    try:
+        VideoEncoder(EncoderSettings(codec, 256, 256, 30, 1000), backend).close()
+    except EncoderError as exc:
+        log.info("%s cannot encode %s here: %s", backend, codec, exc)
+        return False
+    return True
+
+
 def choose_backend(codec: str, prefer: str = "auto") -> str:
     """`prefer`: "auto" (NVENC when usable, else CPU), "cpu", or "nvenc" (no fallback)."""
     if codec not in CODECS:

@@ -26,7 +26,7 @@ from multiprocessing.synchronize import Event
 from typing import Any, Protocol
 
 from host.pipeline import capture_process
-from host.pipeline.encoder import EncoderSettings, choose_backend
+from host.pipeline.encoder import CODECS, EncoderSettings, choose_backend, opens
 from host.pipeline.stages import PathSpec
 from ipc import FRAME_RECORD, SEND_RECORD, ControlBlock, Counter, CountersBlock, Ring
 
@@ -105,6 +105,7 @@ class EncoderBackends:
     def __init__(self, prefer: str) -> None:
         self.prefer = prefer
         self._chosen: dict[str, str] = {}
+        self._available: list[str] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, codec: str) -> str:
@@ -112,6 +113,20 @@ class EncoderBackends:
             if codec not in self._chosen:
                 self._chosen[codec] = choose_backend(codec, self.prefer)
             return self._chosen[codec]
+
+    def available(self) -> list[str]:
+        """The codecs whose chosen backend really opens here, in CODECS order (slow: it
+        opens an encoder per codec the first time)."""
+        with self._lock:
+            if self._available is None:
+                found = []
+                for codec in CODECS:
+                    backend = self._chosen.get(codec) or choose_backend(codec, self.prefer)
+                    if opens(codec, backend):
+                        self._chosen[codec] = backend
+                        found.append(codec)
+                self._available = found
+            return list(self._available)
 
 
 class StreamSession:

@@ -152,7 +152,7 @@ def test_the_perf_line_format_is_stable() -> None:
         "perf native session=1 fps=60.0 repeat_fps=0.0 mbps=9.81 target_kbps=10000 "
         "capture=480/546us submit=6/8us encode=1901/2434us handoff=88/168us "
         "send=2122/2362us host=4580/5330us frames_dropped=0 send_dropped=0 "
-        "packets_dropped=- fec_recovered=-"
+        "packets_dropped=- fec_recovered=- rtt=-us"
     )
 
 

@@ -1,0 +1,197 @@
+"""The GameStream send process: packetize -> FEC -> pace -> RTP video to the client.
+
+It gets the access units of the shared capture/encode process over the same pipe as the
+native sender, and the session's video socket (bound by the host before RTSP SETUP
+announced its port, so the client's pings and our video share one port, as Moonlight
+and NATs expect). Per frame it measures `packetize` (RTP/NV headers, Reed-Solomon
+parity) and `send` (paced sendto until the last datagram is with the kernel) and, while
+measuring, writes one SendRecord.
+
+The client pings the video port every 500 ms; video goes to the address of the latest
+ping that carries this launch's ping payload and comes from the launching client's IP.
+Any other datagram on the port is counted in `pings_rejected` and ignored.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+
+from host import logs
+from host.gamestream.video import VideoPacketizer
+from host.pipeline.capture_process import AU_HEADER
+from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
+
+log = logging.getLogger(__name__)
+
+PACE_BURST = 4  # datagrams sent back to back between pacing checks
+MIN_SLEEP_NS = 100_000  # below this, sleeping costs more than it spaces
+SEND_BUFFER = 4 * 1024 * 1024
+MAX_PING = 256  # a ping is 16-20 bytes; anything longer is not one
+_REFUSED = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED}
+
+
+@dataclass(frozen=True)
+class SendConfig:
+    session_id: int
+    video_socket: socket.socket  # bound, non-blocking; passed to the child by multiprocessing
+    client_addr: tuple[str, int]  # where the first ping came from
+    ping_payload: bytes  # the 16 bytes RTSP SETUP told the client to put in its pings
+    packet_size: int  # payload bytes per datagram (the client's ANNOUNCE)
+    fec_percent: int
+    min_fec_packets: int
+    bitrate_kbps: int
+    fps: int
+    pace_multiple: float
+    control_name: str
+    counters_name: str
+    send_ring_name: str
+
+
+def is_ping_from(data: bytes, addr: tuple[str, int], payload: bytes, client_ip: str) -> bool:
+    """A Moonlight video ping of this launch: our ping payload, from the launching IP.
+    (Older clients ping with the 4 bytes "PING"; they are accepted from that IP too.)"""
+    if addr[0] != client_ip or len(data) > MAX_PING:
+        return False
+    return data.startswith(payload) or data == b"PING"
+
+
+def run(config: SendConfig, au_in: Connection, stop: Event, errors: Connection) -> None:
+    """Process entry point. Returns when the capture process ends, when stopped, or when
+    orphaned; an unexpected socket error goes to the owner over `errors`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure()
+    control = ControlBlock.attach(config.control_name)
+    counters = CountersBlock.attach(config.counters_name)
+    ring = Ring.attach(config.send_ring_name, SEND_RECORD)
+    sock = config.video_socket
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock.setblocking(False)
+        _loop(config, sock, control, counters, ring, au_in, stop)
+    except OSError as exc:
+        log.error("session %d: sending video failed: %s", config.session_id, exc)
+        errors.send(f"sending video failed: {exc}")
+        raise SystemExit(2) from None
+    finally:
+        errors.close()
+        sock.close()
+        au_in.close()
+        ring.close()
+        counters.close()
+        control.close()
+
+
+def _loop(
+    config: SendConfig,
+    sock: socket.socket,
+    control: ControlBlock,
+    counters: CountersBlock,
+    ring: Ring,
+    au_in: Connection,
+    stop: Event,
+) -> None:
+    packetizer = VideoPacketizer(
+        packet_size=config.packet_size,
+        fec_percent=config.fec_percent,
+        min_fec_packets=config.min_fec_packets,
+    )
+    write = ring.writer().write
+    measuring = control.measuring
+    now = time.monotonic_ns
+    pace_bits_per_ns = config.bitrate_kbps * 1000 * config.pace_multiple / 1e9
+    max_spread_ns = 1_000_000_000 // config.fps // 2
+    parent = os.getppid()
+    header_size = AU_HEADER.size
+    client = config.client_addr
+    client_ip = client[0]
+    while True:
+        client = _drain_pings(sock, client, config.ping_payload, client_ip, counters)
+        if not au_in.poll(0.1):
+            if stop.is_set() or os.getppid() != parent:
+                return
+            continue
+        try:
+            message = au_in.recv_bytes()
+        except (EOFError, OSError):
+            return  # the capture process ended
+        t0 = now()
+        frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
+        payload = memoryview(message)[header_size:]
+        # Moonlight's overlay shows this as the host's processing latency (0.1 ms units).
+        latency_us = max((t0 - capture_ts) // 1000, 100)
+        frame = packetizer.packetize_frame(
+            payload,
+            frame_index=frame_index,
+            is_idr=bool(flags & FrameFlags.KEYFRAME),
+            host_latency_us=latency_us,
+            timestamp_90khz=(capture_ts * 9 // 100_000) & 0xFFFFFFFF,
+        )
+        datagrams = frame.datagrams()
+        t1 = now()
+        wire_bytes = sum(map(len, datagrams))
+        spread_ns = min(wire_bytes * 8 / pace_bits_per_ns, max_spread_ns)
+        step_ns = spread_ns / max(len(datagrams), 1)
+        sent_bytes = dropped = 0
+        sendto = sock.sendto
+        for i, datagram in enumerate(datagrams):
+            if i and i % PACE_BURST == 0:
+                wait = t1 + i * step_ns - now()
+                if wait > MIN_SLEEP_NS:
+                    time.sleep(wait / 1e9)
+            try:
+                sendto(datagram, client)
+                sent_bytes += len(datagram)
+            except OSError as exc:
+                if exc.errno not in _REFUSED:
+                    raise
+                dropped += 1
+        done = now()
+        counters.add(Counter.BYTES_SENT, sent_bytes)
+        counters.add(Counter.DATAGRAMS_SENT, len(datagrams) - dropped)
+        counters.add(Counter.PAYLOAD_BYTES_SENT, len(payload))
+        if dropped:
+            counters.add(Counter.SEND_DROPPED, dropped)
+        if measuring():
+            write(
+                config.session_id,
+                flags,
+                frame_index,
+                capture_ts,
+                done,
+                max(t0 - encoded_ts, 0) // 1000,
+                (t1 - t0) // 1000,
+                (done - t1) // 1000,
+                sent_bytes,
+                len(datagrams),
+                frame.parity_shards,
+            )
+
+
+def _drain_pings(
+    sock: socket.socket,
+    client: tuple[str, int],
+    payload: bytes,
+    client_ip: str,
+    counters: CountersBlock,
+) -> tuple[str, int]:
+    """Read what waits on the video port; the latest valid ping names the client's port."""
+    for _ in range(64):  # bounded: a flood of junk must not starve the video
+        try:
+            data, addr = sock.recvfrom(MAX_PING + 1)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            break  # e.g. ICMP port unreachable reported on the socket: nothing to read
+        if is_ping_from(data, addr[:2], payload, client_ip):
+            client = (addr[0], addr[1])
+        else:
+            counters.add(Counter.PINGS_REJECTED)
+    return client
