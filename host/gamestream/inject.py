@@ -12,10 +12,14 @@ Devices (created when the injector starts, pads when they first appear):
     pad N      one Xbox 360 style pad per controller number: BTN_SOUTH/EAST/NORTH/WEST
                (A/B/X/Y in xpad's order), TL/TR, SELECT/START/MODE, THUMBL/THUMBR, the
                four paddles as BTN_TRIGGER_HAPPY5..8 and the misc button as KEY_RECORD
-               (as xpad reports them); sticks ABS_X/Y/RX/RY (Y flipped: Moonlight's up is
-               positive, evdev's is negative), triggers ABS_Z/RZ 0..255, the d-pad as
-               ABS_HAT0X/Y. Created on arrival or on its first state; removed, held buttons
-               released first, when its bit leaves the active mask
+               (as xpad reports them; the touchpad click has no key); sticks
+               ABS_X/Y/RX/RY (Y flipped: Moonlight's up is positive, evdev's negative),
+               triggers ABS_Z/RZ 0..255, the d-pad as ABS_HAT0X/Y. Created on arrival or
+               on its first state; removed, held buttons released first, when its bit
+               leaves the active mask
+
+Keys: only the virtual key (the low byte of the key code) is used. The modifier byte is
+not replayed: the client sends its modifier keys as key events of their own.
 
 Scroll: Moonlight and the kernel's *_HI_RES axes both count 120 per notch, so the amount is
 passed through; whole notches are also sent on REL_WHEEL/REL_HWHEEL for readers that know

@@ -832,8 +832,8 @@ def test_real_keyboard_and_mouse_receive_the_events(real: tuple[InputInjector, s
             (R, ecodes.REL_Y, -3),
             (K, ecodes.BTN_LEFT, 1),
             (K, ecodes.BTN_LEFT, 0),
+            (R, ecodes.REL_WHEEL_HI_RES, 120),  # in the order written, one frame
             (R, ecodes.REL_WHEEL, 1),
-            (R, ecodes.REL_WHEEL_HI_RES, 120),
         ]
         assert (A, ecodes.ABS_X, DEFAULT_POINTER_MAX) in read_until(pointer, 1, deadline)
     finally:
