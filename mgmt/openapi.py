@@ -3,6 +3,8 @@
 Schemas come from the msgspec models (`mgmt.models`), operations from the same
 endpoint table the app is built from (`mgmt.api.ENDPOINTS`). `punktfunk openapi`
 prints it; `api/openapi.json` is that output, checked in, and a test fails on drift.
+The document also carries each streaming path's stage list (`x-stage-sets`), so the
+console generates its stage names and order from the same file as its typed client.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import msgspec
 
 from mgmt.api import ENDPOINTS, Endpoint
 from mgmt.auth import is_protected
-from mgmt.models import SCHEMA_TYPES, ErrorEnvelope
+from mgmt.models import SCHEMA_TYPES, STAGES_BY_KIND, ErrorEnvelope
 
 SCHEMA_REF = "#/components/schemas/{name}"
 SECURITY_SCHEME = "bearerAuth"
+STAGE_SETS_KEY = "x-stage-sets"
 
 _ERROR_DESCRIPTIONS = {
     400: "bad request parameters",
@@ -129,6 +132,11 @@ def _all_required(components: dict[str, Any]) -> dict[str, Any]:
     return components
 
 
+def _stage_sets() -> dict[str, list[str]]:
+    """Each path's stage names in pipeline order, keyed by session kind."""
+    return {kind: list(stages) for kind, stages in STAGES_BY_KIND.items()}
+
+
 def build_document() -> dict[str, Any]:
     body_types = _body_types()
     all_types = [*body_types, *(t for t in SCHEMA_TYPES if t not in body_types)]
@@ -165,6 +173,7 @@ def build_document() -> dict[str, Any]:
                 }
             },
         },
+        STAGE_SETS_KEY: _stage_sets(),
     }
 
 

@@ -18,6 +18,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from mgmt.api import ENDPOINTS, create_app
 from mgmt.asgi_server import ServerThread
+from mgmt.models import STAGES_BY_KIND
 from mgmt.openapi import build_document, render_document
 from mgmt.recorder import StatsRecorder
 from tests.mgmt.support import AUTH, TOKEN, make_sample
@@ -79,6 +80,14 @@ def test_nullable_fields_use_type_arrays() -> None:
     assert sample["packets_dropped"]["type"] == ["integer", "null"]
     assert sample["gpu_power_w"]["type"] == ["number", "null"]
     assert "anyOf" not in json.dumps(build_document())
+
+
+def test_stage_sets_extension_is_each_paths_stage_list_in_order() -> None:
+    # The console generates its stage names and order from this extension.
+    expected = {kind: list(stages) for kind, stages in STAGES_BY_KIND.items()}
+    assert build_document()["x-stage-sets"] == expected
+    assert json.loads(COMMITTED.read_text(encoding="utf-8"))["x-stage-sets"] == expected
+    assert {"native", "gamestream"} <= set(expected)
 
 
 # -- schemathesis against a live server ----------------------------------------------------
