@@ -1,5 +1,6 @@
 // `npm run check`, after `tsc --noEmit`: the checks the type checker cannot make.
-//  1. the committed generated API client matches what `npm run generate` would write;
+//  1. the committed generated API client and stage sets match what `npm run generate`
+//     would write;
 //  2. the English and German catalogs have exactly the same keys and no empty strings;
 //  3. no `any` in our own sources (the generated file is exempt).
 // Exits non-zero with one line per problem.
@@ -8,6 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { renderStageSets, STAGES_OUTPUT, STAGES_SOURCE } from "./generate-stages.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const problems = [];
@@ -40,6 +42,24 @@ try {
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
+}
+
+// 1b. generated stage sets drift
+try {
+  let committed = "";
+  try {
+    committed = readFileSync(STAGES_OUTPUT, "utf8");
+  } catch {
+    committed = "";
+  }
+  if (committed !== renderStageSets(readFileSync(STAGES_SOURCE, "utf8"))) {
+    problems.push(
+      "src/api/stages.gen.ts is out of date with ../api/openapi.json: run npm run generate " +
+        "(and commit the result)",
+    );
+  }
+} catch (error) {
+  problems.push(`stage sets: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 // 2. i18n parity
@@ -82,4 +102,4 @@ if (problems.length > 0) {
   for (const p of problems) console.error(`check: ${p}`);
   process.exit(1);
 }
-console.log("check: generated client up to date; en/de catalogs in parity; no any");
+console.log("check: generated client and stage sets up to date; en/de catalogs in parity; no any");

@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { alignTracks, compareRows, judge, overlayColumn } from "../src/data/compare";
 import { summarize } from "../src/data/summary";
 import { buildTimeline } from "../src/data/timeline";
-import { capture, series } from "./fixtures";
+import { PIPELINE_ORDER } from "../src/data/stages";
+import { capture, GAMESTREAM, NATIVE, sample, series } from "./fixtures";
+
+// The fixture gives the i-th stage of a window (i + 1) ms at p50 and 2(i + 1) ms at p99.
+const [FIRST, , THIRD] = NATIVE;
+const GAMESTREAM_ONLY = GAMESTREAM.filter((name) => !(NATIVE as readonly string[]).includes(name));
 
 describe("alignTracks", () => {
   it("puts tracks on the union of their x values with undefined where a track has no point", () => {
@@ -68,7 +73,7 @@ describe("compareRows", () => {
     capture(
       series(3, () => ({ frames_dropped: 2 })).map((s) => ({
         ...s,
-        stages: s.stages.map((st) => (st.name === "encode" ? { ...st, p50_us: 4500 } : st)),
+        stages: s.stages.map((st) => (st.name === THIRD ? { ...st, p50_us: 4500 } : st)),
       })),
       { id: "b" },
     ),
@@ -76,14 +81,23 @@ describe("compareRows", () => {
 
   it("lists every stage's p50 and p99, then the measured metrics, judged against the first", () => {
     const rows = compareRows([base, slower]);
-    const encode = rows.find((r) => r.metric === "stage_p50" && r.stage === "encode");
-    expect(encode?.values).toEqual([3, 4.5]);
-    expect(encode?.deltas[0]).toBeNull();
-    expect(encode?.deltas[1]?.verdict).toBe("worse");
+    const third = rows.find((r) => r.metric === "stage_p50" && r.stage === THIRD);
+    expect(third?.values).toEqual([3, 4.5]);
+    expect(third?.deltas[0]).toBeNull();
+    expect(third?.deltas[1]?.verdict).toBe("worse");
     const dropped = rows.find((r) => r.metric === "frames_dropped");
     expect(dropped?.values).toEqual([0, 6]);
     expect(dropped?.deltas[1]?.verdict).toBe("worse");
-    expect(rows.find((r) => r.metric === "stage_p50" && r.stage === "capture")?.deltas[1]?.verdict).toBe("same");
+    expect(rows.find((r) => r.metric === "stage_p50" && r.stage === FIRST)?.deltas[1]?.verdict).toBe("same");
+  });
+
+  it("lists the stages of recordings of different paths in pipeline order", () => {
+    const gamestream = summarize(capture([sample(1000, {}, GAMESTREAM)], { id: "g", kind: "gamestream" }));
+    const stages = compareRows([base, gamestream])
+      .filter((r) => r.metric === "stage_p50")
+      .map((r) => r.stage);
+    const both: readonly string[] = [...NATIVE, ...GAMESTREAM];
+    expect(stages).toEqual(PIPELINE_ORDER.filter((name) => both.includes(name)));
   });
 
   it("leaves out metrics no recording measured", () => {
@@ -97,8 +111,9 @@ describe("overlayColumn", () => {
   const lane = buildTimeline(series(2)).lanes[0];
   it("picks the stacked total, a stage, or a scalar", () => {
     expect(overlayColumn(lane, { kind: "stagesTotal" }, "p50")).toEqual([15, 15]);
-    expect(overlayColumn(lane, { kind: "stage", name: "encode" }, "p99")).toEqual([6, 6]);
-    expect(overlayColumn(lane, { kind: "stage", name: "packetize" }, "p50")).toBeNull();
+    expect(overlayColumn(lane, { kind: "stage", name: THIRD }, "p99")).toEqual([6, 6]);
+    for (const name of GAMESTREAM_ONLY) expect(overlayColumn(lane, { kind: "stage", name }, "p50")).toBeNull();
+    expect(GAMESTREAM_ONLY.length).toBeGreaterThan(0);
     expect(overlayColumn(lane, { kind: "fps" }, "p50")).toEqual([60, 60]);
   });
 });

@@ -1,8 +1,10 @@
 /** Realistic samples and captures for unit tests (and for rendering views with fixture data). */
+import { STAGE_SETS } from "../src/api/stages.gen";
 import type { Capture, CaptureMeta, StatsSample } from "../src/api/types";
 
-export const NATIVE = ["capture", "submit", "encode", "handoff", "send"] as const;
-export const GAMESTREAM = ["capture", "encode", "packetize", "send"] as const;
+/** Each path's stages, as the host declares them. */
+export const NATIVE = STAGE_SETS.native;
+export const GAMESTREAM = STAGE_SETS.gamestream;
 
 export function sample(t_ms: number, overrides: Partial<StatsSample> = {}, stages: readonly string[] = NATIVE): StatsSample {
   return {
@@ -20,6 +22,7 @@ export function sample(t_ms: number, overrides: Partial<StatsSample> = {}, stage
     host_p50_us: 16000,
     host_p99_us: 31000,
     client_decode_us: null,
+    rtt_us: null,
     capture_cpu_pct: 20,
     capture_rss_mb: 60,
     send_cpu_pct: 3,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { detailCharts, healthChart, latencyChart, liveCharts, telemetryCharts, type ChartEnv } from "../src/charts/specs";
 import { buildTimeline } from "../src/data/timeline";
 import { translator } from "../src/i18n/messages";
-import { GAMESTREAM, sample, series } from "./fixtures";
+import { GAMESTREAM, NATIVE, sample, series } from "./fixtures";
 
 const env: ChartEnv = { scheme: "light", t: translator("en"), locale: "en-GB", syncKey: "test" };
 
@@ -11,7 +11,7 @@ describe("latencyChart", () => {
     const tl = buildTimeline(series(3), 1000 / 60);
     const m = latencyChart(tl, 0, "p50", env, "d");
     const labels = (m.options.series ?? []).map((s) => s.label);
-    expect(labels).toEqual(["t", "capture", "submit", "encode", "handoff", "send", "host total", "frame budget 16.7 ms"]);
+    expect(labels).toEqual(["t", ...NATIVE, "host total", "frame budget 16.7 ms"]);
     expect(m.options.bands?.map((b) => b.series)).toEqual([
       [2, 1],
       [3, 2],

@@ -243,6 +243,11 @@ export interface components {
              * @default null
              */
             client_decode_us: number | null;
+            /**
+             * @description control-channel round-trip time (GameStream: ENet); null if unmeasured
+             * @default null
+             */
+            rtt_us: number | null;
             /** @default null */
             capture_cpu_pct: number | null;
             /** @default null */

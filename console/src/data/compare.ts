@@ -2,6 +2,7 @@
  * Comparing recordings: the overlay alignment (several recordings on one "t since start"
  * axis) and the summary table with each value judged against the first recording picked.
  */
+import { mergeStageLists } from "./stages";
 import type { RecordingSummary } from "./summary";
 import type { Column, Lane, Percentile } from "./timeline";
 
@@ -156,12 +157,9 @@ function row(def: RowDef, stage: string | null, summaries: readonly RecordingSum
   };
 }
 
-/** The summary table: every stage seen in any recording (p50 and p99), then the rest. */
+/** The summary table: every stage seen in any recording, in pipeline order (p50 and p99), then the rest. */
 export function compareRows(summaries: readonly RecordingSummary[]): CompareRow[] {
-  const stages: string[] = [];
-  for (const s of summaries) {
-    for (const st of s.stages) if (!stages.includes(st.name)) stages.push(st.name);
-  }
+  const stages = mergeStageLists(summaries.map((s) => s.stages.map((st) => st.name)));
   const rows: CompareRow[] = [];
   for (const name of stages) {
     for (const pct of ["p50", "p99"] as const) {

@@ -7,7 +7,7 @@
  * few odd windows, and the same definition for every recording compared.
  */
 import type { Capture, StatsSample } from "../api/types";
-import { mergeStageOrder } from "./stages";
+import { mergeStageLists } from "./stages";
 
 export interface StageSummary {
   name: string;
@@ -78,12 +78,9 @@ function optionalMedian(samples: readonly StatsSample[], field: "host_p50_us" | 
   return median(values);
 }
 
+/** The stages of a recording, in pipeline order. */
 export function stageOrder(samples: readonly StatsSample[]): string[] {
-  let order: string[] = [];
-  for (const s of samples) {
-    order = mergeStageOrder(order, s.stages.map((st) => st.name)) ?? order;
-  }
-  return order;
+  return mergeStageLists(samples.map((s) => s.stages.map((st) => st.name)));
 }
 
 export function summarize(capture: Capture): RecordingSummary {

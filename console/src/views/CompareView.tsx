@@ -6,7 +6,7 @@ import { THEMES } from "../charts/theme";
 import { alignTracks, compareRows, overlayColumn, type CompareRow, type Delta, type MetricId, type OverlayMetric, type Track, type Unit } from "../data/compare";
 import { formatDateTime, formatNumber, resolutionLabel } from "../data/format";
 import { stageOrder, summarize } from "../data/summary";
-import type { ColorScheme } from "../data/stages";
+import { mergeStageLists, type ColorScheme } from "../data/stages";
 import { buildTimeline, type Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
 import type { MessageKey, Translate } from "../i18n/messages";
@@ -68,11 +68,7 @@ export function CompareView({ captures, metric, pct, scheme, onMetricChange, onP
   const { t, intl } = useI18n();
   const timelines = useMemo(() => captures.map((c) => buildTimeline(c.samples)), [captures]);
   const rows = useMemo(() => compareRows(captures.map(summarize)), [captures]);
-  const stages = useMemo(() => {
-    const all: string[] = [];
-    for (const c of captures) for (const s of stageOrder(c.samples)) if (!all.includes(s)) all.push(s);
-    return all;
-  }, [captures]);
+  const stages = useMemo(() => mergeStageLists(captures.map((c) => stageOrder(c.samples))), [captures]);
 
   const models = useMemo((): ChartModel[] => {
     const env: ChartEnv = { scheme, t, locale: intl, syncKey: "compare" };
