@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildTimeline, frameBudgetMs, TimelineBuilder, type Timeline } from "../src/data/timeline";
-import { GAMESTREAM, sample, series } from "./fixtures";
+import { PIPELINE_ORDER } from "../src/data/stages";
+import { GAMESTREAM, NATIVE, sample, series } from "./fixtures";
 
 /** Every column of every lane has one cell per x. */
 function expectAligned(tl: Timeline): void {
@@ -18,8 +19,8 @@ describe("buildTimeline", () => {
     expect(tl.x).toEqual([2, 4, 6]);
     expect(tl.lanes).toHaveLength(1);
     const lane = tl.lanes[0];
-    expect(lane.stages).toEqual(["capture", "submit", "encode", "handoff", "send"]);
-    expect(lane.p50[2]).toEqual([3, 3, 3]); // encode: 3000 µs
+    expect(lane.stages).toEqual([...NATIVE]);
+    expect(lane.p50[2]).toEqual([3, 3, 3]); // the third stage: 3000 µs
     expect(lane.stack50.map((c) => c[0])).toEqual([1, 3, 6, 10, 15]);
     expect(lane.stack99[4][0]).toBe(30);
     expect(lane.cols.host_p50_ms[0]).toBe(16);
@@ -28,9 +29,14 @@ describe("buildTimeline", () => {
     expectAligned(tl);
   });
 
-  it("derives stages from the data (gamestream has packetize, no submit)", () => {
-    const tl = buildTimeline([sample(1000, {}, GAMESTREAM)]);
-    expect(tl.lanes[0].stages).toEqual([...GAMESTREAM]);
+  it("has the stages of the samples' path", () => {
+    expect(buildTimeline([sample(1000, {}, GAMESTREAM)]).lanes[0].stages).toEqual([...GAMESTREAM]);
+    expect(buildTimeline([sample(1000, {}, NATIVE)]).lanes[0].stages).toEqual([...NATIVE]);
+  });
+
+  it("orders a lane's stages as the host declares them, whatever order the windows list them in", () => {
+    const tl = buildTimeline([sample(1000, {}, [...NATIVE].reverse()), sample(2000, {}, GAMESTREAM)]);
+    expect(tl.lanes[0].stages).toEqual(PIPELINE_ORDER.filter((name) => [...NATIVE, ...GAMESTREAM].includes(name)));
   });
 
   it("leaves unmeasured series out of `present` and keeps nulls as gaps", () => {
@@ -77,11 +83,11 @@ describe("buildTimeline", () => {
   it("adds nothing to the stack for a stage missing from a window, and gaps a window without stages", () => {
     const tl = buildTimeline([
       sample(1000),
-      sample(2000, {}, ["capture", "encode"]),
+      sample(2000, {}, [NATIVE[0], NATIVE[2]]),
       sample(3000, {}, []),
     ]);
     const lane = tl.lanes[0];
-    expect(lane.p50[1]).toEqual([2, null, null]); // submit
+    expect(lane.p50[1]).toEqual([2, null, null]); // the second stage
     expect(lane.stack50.map((c) => c[1])).toEqual([1, 1, 3, 3, 3]);
     expect(lane.stack50.map((c) => c[2])).toEqual([null, null, null, null, null]);
   });
@@ -136,10 +142,34 @@ describe("TimelineBuilder", () => {
     expect(b.timeline.lanes[0].cols.fps).toEqual([60, null, 60]);
   });
 
+  it("appends only after the latest sample so far, not after the last one to arrive", () => {
+    const b = new TimelineBuilder();
+    b.append([sample(2000)]);
+    expect(b.append([sample(10000), sample(7000)])).toBe("rebuilt"); // out of order
+    expect(b.append([sample(8000)])).toBe("rebuilt"); // before 10 s
+    expect(b.timeline.x).toEqual([2, 7, 8, 10]);
+    expect(b.timeline).toStrictEqual(buildTimeline(b.samplesSoFar()));
+  });
+
+  it("rebuilds when a session moves to another lane because an earlier one outlasts it", () => {
+    const b = new TimelineBuilder();
+    b.append([
+      sample(0, { session_id: 1 }),
+      sample(0, { session_id: 2 }),
+      sample(3000, { session_id: 2 }),
+      sample(10000, { session_id: 1 }),
+      sample(11000, { session_id: 3 }),
+    ]);
+    expect(b.timeline.lanes.map((lane) => lane.sessions)).toEqual([[1, 3], [2]]);
+    expect(b.append([sample(15000, { session_id: 1 })])).toBe("rebuilt");
+    expect(b.timeline.lanes.map((lane) => lane.sessions)).toEqual([[1], [2, 3]]);
+    expect(b.timeline).toStrictEqual(buildTimeline(b.samplesSoFar()));
+  });
+
   it("rebuilds when a new stage, a newly measured series or a concurrent session appears", () => {
     const b = new TimelineBuilder();
     b.append(series(2));
-    expect(b.append([sample(6000, {}, ["capture", "colorconvert", "submit"])])).toBe("rebuilt");
+    expect(b.append([sample(6000, {}, [NATIVE[0], "colorconvert", NATIVE[1]])])).toBe("rebuilt");
     expect(b.timeline.lanes[0].stages).toContain("colorconvert");
     expect(b.append([sample(8000, { gpu_util_pct: 40 })])).toBe("rebuilt");
     expect(b.timeline.lanes[0].present.has("gpu_util_pct")).toBe(true);

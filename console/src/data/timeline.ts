@@ -7,10 +7,12 @@
  * it), `null` = a gap (the line breaks): a value that was not measured, or the border
  * between two sessions sharing a lane. Latencies are converted to milliseconds here.
  *
- * Live capture appends new samples with `TimelineBuilder.append`; as long as the set of
- * series stays the same (no new lane, stage or measured field) the columns grow in place
- * and a chart only needs `setData` on the same arrays. Otherwise the timeline is rebuilt
- * and `append` says so, so that charts are recreated.
+ * One logic appends rows (`appendRows`): `buildTimeline` lays out a saved recording's
+ * lanes and appends all its samples; live capture appends new samples with
+ * `TimelineBuilder.append`. As long as the set of series stays the same (no new lane,
+ * stage or measured field) the columns grow in place and a chart only needs `setData` on
+ * the same arrays. Otherwise the timeline is rebuilt and `append` says so, so that charts
+ * are recreated.
  */
 import type { StageTiming, StatsSample } from "../api/types";
 import { assignLanes, extendSpans, type SessionSpan } from "./sessions";
@@ -63,7 +65,7 @@ export type Percentile = "p50" | "p99";
 export interface Lane {
   /** Session ids in this lane, in time order. */
   sessions: number[];
-  /** Stage names in pipeline order (the stacking order), derived from the samples. */
+  /** The stages this lane's samples have, in pipeline order (the stacking order). */
   stages: string[];
   /** Per stage (same order as `stages`): the window's latency, ms. */
   p50: Column[];
@@ -91,7 +93,7 @@ export interface Timeline {
 /** A gap row sits just before the first sample of the next session in the lane. */
 const GAP_BEFORE_S = 0.0005;
 
-function emptyLane(stages: string[], present: Set<SeriesKey>): Lane {
+function emptyLane(stages: string[]): Lane {
   const cols = {} as Record<SeriesKey, Column>;
   for (const key of SERIES_KEYS) cols[key] = [];
   return {
@@ -102,91 +104,172 @@ function emptyLane(stages: string[], present: Set<SeriesKey>): Lane {
     stack50: stages.map(() => []),
     stack99: stages.map(() => []),
     cols,
-    present,
+    present: new Set(),
     lastSession: null,
   };
 }
 
-function pushAll(lane: Lane, value: null | undefined): void {
-  for (let i = 0; i < lane.stages.length; i++) {
-    lane.p50[i].push(value);
-    lane.p99[i].push(value);
-    lane.stack50[i].push(value);
-    lane.stack99[i].push(value);
-  }
-  for (const def of SERIES_DEFS) lane.cols[def.key].push(value);
+/** Rows being added: which sample each holds (-1 for a gap row) and whose lane it is. */
+interface NewRows {
+  first: number;
+  sample: number[];
+  lane: number[];
 }
 
-function pushSample(lane: Lane, s: StatsSample): void {
-  const stages = s.stages;
-  let sum50 = 0;
-  let sum99 = 0;
-  const measured = stages.length > 0;
-  for (let i = 0; i < lane.stages.length; i++) {
-    const found = findStage(stages, lane.stages[i], i);
-    if (found === null) {
-      lane.p50[i].push(null);
-      lane.p99[i].push(null);
-    } else {
-      const v50 = found.p50_us / 1000;
-      const v99 = found.p99_us / 1000;
-      sum50 += v50;
-      sum99 += v99;
-      lane.p50[i].push(v50);
-      lane.p99[i].push(v99);
+/**
+ * Append rows to the timeline: one per sample, and a gap row before a sample that starts
+ * a new session in its lane. Every timeline is built this way: from scratch by
+ * `buildTimeline`, or a few rows at a time by `TimelineBuilder.append`. The samples are
+ * in time order and fit the lanes (see `TimelineBuilder.fits`).
+ */
+function appendRows(tl: Timeline, samples: readonly StatsSample[], laneOf: ReadonlyMap<number, number>): void {
+  const rows: NewRows = { first: tl.x.length, sample: [], lane: [] };
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i];
+    const l = laneOf.get(s.session_id) ?? 0;
+    const lane = tl.lanes[l];
+    const x = s.t_ms / 1000;
+    if (lane.lastSession !== s.session_id) {
+      if (lane.lastSession !== null) {
+        const lastX = tl.x.length > 0 ? tl.x[tl.x.length - 1] : 0;
+        tl.x.push(Math.max(lastX, x - GAP_BEFORE_S));
+        rows.sample.push(-1);
+        rows.lane.push(l);
+      }
+      lane.sessions.push(s.session_id);
+      lane.lastSession = s.session_id;
     }
-    // A stage missing from this window adds nothing to the stack; a window without
-    // any stage timing is a gap.
-    lane.stack50[i].push(measured ? sum50 : null);
-    lane.stack99[i].push(measured ? sum99 : null);
+    tl.x.push(x);
+    rows.sample.push(i);
+    rows.lane.push(l);
   }
-  for (const def of SERIES_DEFS) {
-    const raw = s[def.field];
-    lane.cols[def.key].push(raw === null || raw === undefined ? null : raw * def.factor);
-  }
+  if (tl.budgetMs !== null) for (let r = 0; r < rows.sample.length; r++) tl.budget.push(tl.budgetMs);
+  tl.sampleCount += samples.length;
+  for (let l = 0; l < tl.lanes.length; l++) fillLane(tl.lanes[l], l, samples, rows);
 }
 
-function pushRow(tl: Timeline, laneIndex: number, s: StatsSample): void {
-  const lane = tl.lanes[laneIndex];
-  const x = s.t_ms / 1000;
-  if (lane.lastSession !== null && lane.lastSession !== s.session_id) {
-    const lastX = tl.x.length > 0 ? tl.x[tl.x.length - 1] : 0;
-    tl.x.push(Math.max(lastX, x - GAP_BEFORE_S));
-    if (tl.budgetMs !== null) tl.budget.push(tl.budgetMs);
-    for (let l = 0; l < tl.lanes.length; l++) pushAll(tl.lanes[l], l === laneIndex ? null : undefined);
-  }
-  if (lane.lastSession !== s.session_id) lane.sessions.push(s.session_id);
-  lane.lastSession = s.session_id;
-  tl.x.push(x);
-  if (tl.budgetMs !== null) tl.budget.push(tl.budgetMs);
-  for (let l = 0; l < tl.lanes.length; l++) {
-    if (l === laneIndex) pushSample(lane, s);
-    else pushAll(tl.lanes[l], undefined);
-  }
-  tl.sampleCount++;
+/** Past this many new rows a column is sized in one step before its cells are written. */
+const PRESIZE_ROWS = 16;
+
+/**
+ * Make room for a column's new cells. Many rows (a recording): size the column once,
+ * which is what keeps building 5400 windows as fast as filling preallocated arrays; a few
+ * rows (a live poll): the writes at the end grow it.
+ */
+function grown(col: Column, length: number): Column {
+  if (length - col.length > PRESIZE_ROWS) col.length = length;
+  return col;
 }
 
-/** What a sample adds to a lane's structure: new stages, newly measured series. */
-function growStructure(stages: string[], present: Set<SeriesKey>, s: StatsSample): {
-  stages: string[];
-  changed: boolean;
-} {
-  let changed = false;
-  const merged = mergeStageOrder(stages, s.stages.map((st) => st.name));
-  if (merged !== null) {
-    stages = merged;
-    changed = true;
-  }
+/**
+ * One lane's cells of the new rows, column by column (a field at a time is what keeps a
+ * 3 h recording fast): its own rows hold values (null for unmeasured and for a gap
+ * row), other lanes' rows are undefined.
+ */
+function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: NewRows): void {
+  const n = rows.sample.length;
+  const first = rows.first;
+  const end = first + n;
   for (const def of SERIES_DEFS) {
-    if (!present.has(def.key)) {
-      const raw = s[def.field];
-      if (raw !== null && raw !== undefined) {
-        present.add(def.key);
-        changed = true;
+    const col = grown(lane.cols[def.key], end);
+    const { field, factor } = def;
+    let measured = false;
+    for (let r = 0; r < n; r++) {
+      const si = rows.sample[r];
+      if (rows.lane[r] !== l) {
+        col[first + r] = undefined;
+        continue;
+      }
+      const raw = si < 0 ? null : samples[si][field];
+      if (raw === null || raw === undefined) {
+        col[first + r] = null;
+      } else {
+        col[first + r] = factor === 1 ? raw : raw * factor;
+        measured = true;
       }
     }
+    if (measured) lane.present.add(def.key);
   }
-  return { stages, changed };
+  const k = lane.stages.length;
+  const { p50, p99, stack50, stack99 } = lane;
+  for (let j = 0; j < k; j++) {
+    grown(p50[j], end);
+    grown(p99[j], end);
+    grown(stack50[j], end);
+    grown(stack99[j], end);
+  }
+  for (let r = 0; r < n; r++) {
+    const at = first + r;
+    const si = rows.sample[r];
+    if (rows.lane[r] !== l || si < 0) {
+      const cell = rows.lane[r] !== l ? undefined : null;
+      for (let j = 0; j < k; j++) p50[j][at] = p99[j][at] = stack50[j][at] = stack99[j][at] = cell;
+      continue;
+    }
+    const stages = samples[si].stages;
+    // A stage missing from this window adds nothing to the stack; a window without any
+    // stage timing is a gap.
+    const measured = stages.length > 0;
+    let sum50 = 0;
+    let sum99 = 0;
+    for (let j = 0; j < k; j++) {
+      const found = findStage(stages, lane.stages[j], j);
+      if (found === null) {
+        p50[j][at] = null;
+        p99[j][at] = null;
+      } else {
+        const v50 = found.p50_us / 1000;
+        const v99 = found.p99_us / 1000;
+        sum50 += v50;
+        sum99 += v99;
+        p50[j][at] = v50;
+        p99[j][at] = v99;
+      }
+      stack50[j][at] = measured ? sum50 : null;
+      stack99[j][at] = measured ? sum99 : null;
+    }
+  }
+}
+
+/** Whether a sample would change its lane's structure: a new stage or a newly measured series. */
+function addsStructure(lane: Lane, s: StatsSample): boolean {
+  if (!coversStages(lane.stages, s.stages)) return true;
+  for (const def of SERIES_DEFS) {
+    if (!lane.present.has(def.key)) {
+      const raw = s[def.field];
+      if (raw !== null && raw !== undefined) return true;
+    }
+  }
+  return false;
+}
+
+function coversStages(known: readonly string[], stages: readonly StageTiming[]): boolean {
+  for (let i = 0; i < stages.length; i++) {
+    if (known[i] !== stages[i].name && !known.includes(stages[i].name)) return false;
+  }
+  return true;
+}
+
+/** Each lane's stages in pipeline order, merged over the lane's samples. */
+function laneStages(samples: readonly StatsSample[], laneOf: ReadonlyMap<number, number>, laneCount: number): string[][] {
+  const stages: string[][] = Array.from({ length: laneCount }, () => []);
+  const lastSeen: (readonly StageTiming[] | null)[] = Array.from({ length: laneCount }, () => null);
+  for (const s of samples) {
+    const l = laneOf.get(s.session_id) ?? 0;
+    // Windows of a session list the same stages: merge only when the list changes.
+    const previous = lastSeen[l];
+    if (previous === null || !sameStageNames(previous, s.stages)) {
+      stages[l] = mergeStageOrder(stages[l], s.stages.map((st) => st.name)) ?? stages[l];
+      lastSeen[l] = s.stages;
+    }
+  }
+  return stages;
+}
+
+function laneCountOf(laneOf: ReadonlyMap<number, number>): number {
+  let count = 0;
+  for (const lane of laneOf.values()) count = Math.max(count, lane + 1);
+  return count;
 }
 
 function isSorted(samples: readonly StatsSample[]): boolean {
@@ -200,119 +283,25 @@ export function frameBudgetMs(fps: number): number | null {
   return fps > 0 && Number.isFinite(fps) ? 1000 / fps : null;
 }
 
-/** Build a timeline from scratch: column by column into preallocated arrays. */
+/**
+ * Build a timeline from scratch: lay the lanes out (which session goes where, each lane's
+ * stages), then append every sample's row as a live capture would.
+ */
 export function buildTimeline(input: readonly StatsSample[], budgetMs: number | null = null): Timeline {
   const samples = isSorted(input) ? input : [...input].sort((a, b) => a.t_ms - b.t_ms);
-  const n = samples.length;
   const spans = new Map<number, SessionSpan>();
-  for (let i = 0; i < n; i++) extendSpans(spans, samples[i].session_id, samples[i].t_ms);
+  for (const s of samples) extendSpans(spans, s.session_id, s.t_ms);
   const laneOf = assignLanes([...spans.values()]);
-  const laneCount = Math.max(0, ...laneOf.values()) + (laneOf.size > 0 ? 1 : 0);
-
-  // Structure, and the rows: one per sample plus a gap row wherever a lane changes session.
-  const stagesByLane: string[][] = Array.from({ length: laneCount }, () => []);
-  const presentByLane: Set<SeriesKey>[] = Array.from({ length: laneCount }, () => new Set());
-  const lastNames: (readonly StageTiming[] | null)[] = Array.from({ length: laneCount }, () => null);
-  const lastSession: (number | null)[] = Array.from({ length: laneCount }, () => null);
-  const sessionsByLane: number[][] = Array.from({ length: laneCount }, () => []);
-  const x: number[] = [];
-  const rowSample: number[] = []; // sample index, or -1 for a gap row
-  const rowLane: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = samples[i];
-    const l = laneOf.get(s.session_id) ?? 0;
-    // Measured series are found while filling the columns; here only the stage order.
-    if (lastNames[l] === null || !sameStageNames(lastNames[l], s.stages)) {
-      stagesByLane[l] = mergeStageOrder(stagesByLane[l], s.stages.map((st) => st.name)) ?? stagesByLane[l];
-      lastNames[l] = s.stages;
-    }
-    const t = s.t_ms / 1000;
-    if (lastSession[l] !== null && lastSession[l] !== s.session_id) {
-      x.push(Math.max(x.length > 0 ? x[x.length - 1] : 0, t - GAP_BEFORE_S));
-      rowSample.push(-1);
-      rowLane.push(l);
-    }
-    if (lastSession[l] !== s.session_id) sessionsByLane[l].push(s.session_id);
-    lastSession[l] = s.session_id;
-    x.push(t);
-    rowSample.push(i);
-    rowLane.push(l);
-  }
-  const rows = x.length;
-  const column = (): Column => new Array<Cell>(rows).fill(undefined);
-
-  const lanes: Lane[] = stagesByLane.map((stages, l) => {
-    const lane = emptyLane(stages, presentByLane[l]);
-    lane.sessions = sessionsByLane[l];
-    lane.lastSession = lastSession[l];
-    return lane;
-  });
-  for (let l = 0; l < laneCount; l++) {
-    const lane = lanes[l];
-    const own: number[] = [];
-    for (let r = 0; r < rows; r++) if (rowLane[r] === l) own.push(r);
-    for (const def of SERIES_DEFS) {
-      const col = column();
-      const { field, factor } = def;
-      let measured = false;
-      for (const r of own) {
-        const si = rowSample[r];
-        if (si < 0) {
-          col[r] = null;
-          continue;
-        }
-        const raw = samples[si][field];
-        if (raw === null || raw === undefined) {
-          col[r] = null;
-        } else {
-          col[r] = factor === 1 ? raw : raw * factor;
-          measured = true;
-        }
-      }
-      lane.cols[def.key] = col;
-      if (measured) lane.present.add(def.key);
-    }
-    const k = lane.stages.length;
-    lane.p50 = lane.stages.map(column);
-    lane.p99 = lane.stages.map(column);
-    lane.stack50 = lane.stages.map(column);
-    lane.stack99 = lane.stages.map(column);
-    for (const r of own) {
-      const si = rowSample[r];
-      if (si < 0) {
-        for (let j = 0; j < k; j++) lane.p50[j][r] = lane.p99[j][r] = lane.stack50[j][r] = lane.stack99[j][r] = null;
-        continue;
-      }
-      const stages = samples[si].stages;
-      const measured = stages.length > 0;
-      let sum50 = 0;
-      let sum99 = 0;
-      for (let j = 0; j < k; j++) {
-        const found = findStage(stages, lane.stages[j], j);
-        if (found === null) {
-          lane.p50[j][r] = null;
-          lane.p99[j][r] = null;
-        } else {
-          const v50 = found.p50_us / 1000;
-          const v99 = found.p99_us / 1000;
-          sum50 += v50;
-          sum99 += v99;
-          lane.p50[j][r] = v50;
-          lane.p99[j][r] = v99;
-        }
-        lane.stack50[j][r] = measured ? sum50 : null;
-        lane.stack99[j][r] = measured ? sum99 : null;
-      }
-    }
-  }
-  return {
-    x,
-    lanes,
-    budget: budgetMs === null ? [] : new Array<Cell>(rows).fill(budgetMs),
+  const tl: Timeline = {
+    x: [],
+    lanes: laneStages(samples, laneOf, laneCountOf(laneOf)).map(emptyLane),
+    budget: [],
     budgetMs,
-    sampleCount: n,
+    sampleCount: 0,
     sessionCount: spans.size,
   };
+  appendRows(tl, samples, laneOf);
+  return tl;
 }
 
 /** The stage called `name`; looked for at `hint` first (stages keep their order). */
@@ -328,7 +317,6 @@ function sameStageNames(a: readonly StageTiming[], b: readonly StageTiming[]): b
   return true;
 }
 
-
 export type AppendResult = "unchanged" | "appended" | "rebuilt";
 
 /**
@@ -339,7 +327,8 @@ export type AppendResult = "unchanged" | "appended" | "rebuilt";
 export class TimelineBuilder {
   private readonly samples: StatsSample[] = [];
   private readonly spans = new Map<number, SessionSpan>();
-  private laneOf = new Map<number, number>();
+  private laneOf: ReadonlyMap<number, number> = new Map();
+  private lastMs = Number.NEGATIVE_INFINITY;
   timeline: Timeline;
 
   constructor(private readonly budgetMs: number | null = null) {
@@ -356,38 +345,40 @@ export class TimelineBuilder {
 
   append(batch: readonly StatsSample[]): AppendResult {
     if (batch.length === 0) return "unchanged";
-    const lastT = this.samples.length > 0 ? this.samples[this.samples.length - 1].t_ms : 0;
+    const lastMs = this.lastMs;
     for (const s of batch) {
       this.samples.push(s);
       extendSpans(this.spans, s.session_id, s.t_ms);
+      this.lastMs = Math.max(this.lastMs, s.t_ms);
     }
-    if (this.canAppend(batch, lastT)) {
-      for (const s of batch) pushRow(this.timeline, this.laneOf.get(s.session_id) ?? 0, s);
+    const laneOf = assignLanes([...this.spans.values()]);
+    const fits = this.fits(batch, lastMs, laneOf);
+    this.laneOf = laneOf;
+    if (fits) {
+      appendRows(this.timeline, batch, laneOf);
       this.timeline.sessionCount = this.spans.size;
       return "appended";
     }
     this.timeline = buildTimeline(this.samples, this.budgetMs);
-    this.laneOf = assignLanes([...this.spans.values()]);
     return "rebuilt";
   }
 
-  private canAppend(batch: readonly StatsSample[], lastT: number): boolean {
+  /**
+   * Whether `batch` can be appended as rows: it comes after every sample so far, no
+   * session changes lane, no lane is added, and no sample brings a new stage or a newly
+   * measured series to its lane. Then appending gives what building from scratch would.
+   */
+  private fits(batch: readonly StatsSample[], lastMs: number, laneOf: ReadonlyMap<number, number>): boolean {
     const tl = this.timeline;
     if (tl.sampleCount === 0) return false;
-    if (!isSorted(batch) || batch[0].t_ms < lastT) return false;
-    const laneOf = assignLanes([...this.spans.values()]);
+    if (!isSorted(batch) || batch[0].t_ms < lastMs) return false;
     for (const [id, lane] of this.laneOf) {
       if (laneOf.get(id) !== lane) return false;
     }
-    for (const lane of laneOf.values()) {
-      if (lane >= tl.lanes.length) return false;
-    }
+    if (laneCountOf(laneOf) > tl.lanes.length) return false;
     for (const s of batch) {
-      const lane = tl.lanes[laneOf.get(s.session_id) ?? 0];
-      const probe = new Set(lane.present);
-      if (growStructure(lane.stages, probe, s).changed) return false;
+      if (addsStructure(tl.lanes[laneOf.get(s.session_id) ?? 0], s)) return false;
     }
-    this.laneOf = laneOf;
     return true;
   }
 }
