@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import re
+import signal
 import sys
 from typing import Any
 
@@ -36,7 +37,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _client(args: argparse.Namespace) -> int:
-    from host.native.client import ClientError, ClientOptions, parse_address, run
+    from host.native.client import (
+        ClientError,
+        ClientInterruptedError,
+        ClientOptions,
+        ClientReport,
+        parse_address,
+        run,
+    )
 
     mode = MODE.match(args.mode)
     if not mode:
@@ -61,13 +69,27 @@ def _client(args: argparse.Namespace) -> int:
         label=args.label,
         config_dir=config_dir(),
     )
+
+    async def main() -> ClientReport:
+        # Ctrl-C ends the stream the way --seconds running out does, so the report is
+        # still printed; a second Ctrl-C quits at once.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def interrupted() -> None:
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+        return await run(options, stop)
+
     try:
-        report = asyncio.run(run(options))
+        report = asyncio.run(main())
+    except (ClientInterruptedError, KeyboardInterrupt):
+        return 130
     except ClientError as exc:
         print(f"punktfunk client: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     if args.json:
         print(json.dumps(report.as_dict()), flush=True)
     else:

@@ -17,31 +17,54 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import av
 from av.video.codeccontext import VideoCodecContext
 
 from host.native import messages
-from host.native.messages import Bye, Error, Feedback, Hello, KeyframeRequest, Welcome
+from host.native.channel import receive
+from host.native.messages import (
+    Bye,
+    Error,
+    Feedback,
+    Hello,
+    KeyframeRequest,
+    MessageDecoder,
+    ProtocolError,
+    Welcome,
+)
 from host.native.reassembler import FrameDone, FrameLost, Reassembler
 from host.native.server import DEFAULT_PORT
-from host.native.tls import KNOWN_HOSTS_FILE, KnownHosts, client_context, fingerprint
+from host.native.tls import (
+    KNOWN_HOSTS_FILE,
+    CertificateChangedError,
+    KnownHosts,
+    client_context,
+    fingerprint,
+)
 from host.native.wire import DatagramError, Opener
 from ipc.records import FrameFlags
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEEDBACK_INTERVAL_S = 0.5
 KEYFRAME_RETRY_S = 0.1  # re-ask while waiting, in case a request or its answer got lost
 RECEIVE_BUFFER = 8 * 1024 * 1024
+WELCOME_TIMEOUT_S = 15.0  # the host starts the session's processes before it answers
 DECODERS = {"h264": ("h264",), "hevc": ("hevc",), "av1": ("libdav1d", "av1")}
 
 
 class ClientError(RuntimeError):
     """The client could not connect or the host refused it; the message says why."""
+
+
+class ClientInterruptedError(ClientError):
+    """Told to stop before the stream began."""
 
 
 @dataclass
@@ -197,16 +220,27 @@ def _open_decoder(codec: str) -> VideoCodecContext:
     raise ClientError(f"no decoder for {codec} in this FFmpeg build")
 
 
-async def run(options: ClientOptions) -> ClientReport:
+async def run(options: ClientOptions, stop: asyncio.Event | None = None) -> ClientReport:
+    """Connect, stream, and report how it went.
+
+    The stream ends when `options.seconds` run out, when the host ends the session, or
+    when `stop` is set (the command line sets it on Ctrl-C): in each case the client
+    sends a last feedback and a bye, and the report covers the whole stream. `stop` set
+    before the stream began abandons the attempt with ClientInterruptedError.
+    """
+    stop = stop or asyncio.Event()
     known_hosts = KnownHosts((options.config_dir or Path(".")) / KNOWN_HOSTS_FILE)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(options.host, options.port, ssl=client_context()), 10
+        reader, writer = await _unless_stopped(
+            asyncio.wait_for(
+                asyncio.open_connection(options.host, options.port, ssl=client_context()), 10
+            ),
+            stop,
         )
-    except (OSError, TimeoutError, ssl.SSLError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise ClientError(f"cannot connect to {options.host}:{options.port}: {exc}") from None
     try:
-        return await _session(options, reader, writer, known_hosts)
+        return await _session(options, reader, writer, known_hosts, stop)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -218,72 +252,122 @@ async def _session(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     known_hosts: KnownHosts,
+    stop: asyncio.Event,
 ) -> ClientReport:
     tls: ssl.SSLObject = writer.get_extra_info("ssl_object")
     der = tls.getpeercert(binary_form=True)
     if der is None:
         raise ClientError("the host presented no certificate")
     host_key = f"{options.host}:{options.port}"
-    if known_hosts.verify(host_key, fingerprint(der)):
-        log.info("pinned the certificate of %s (%s)", host_key, fingerprint(der))
+    try:
+        if known_hosts.verify(host_key, fingerprint(der)):
+            log.info("pinned the certificate of %s (%s)", host_key, fingerprint(der))
+    except CertificateChangedError as exc:
+        # An SSLError, whose str() is its args tuple: the first argument is the message.
+        raise ClientError(str(exc.args[0]) if exc.args else str(exc)) from None
 
-    loop = asyncio.get_running_loop()
     local_ip = writer.get_extra_info("sockname")[0]
     family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    sock.bind((local_ip, 0))
-
-    writer.write(
-        messages.encode(
-            Hello(
-                version=messages.PROTOCOL_VERSION,
-                client=options.label[:64],
-                width=options.width,
-                height=options.height,
-                fps=options.fps,
-                codec=options.codec,  # type: ignore[arg-type]
-                bitrate_kbps=options.bitrate_kbps,
-                udp_port=sock.getsockname()[1],
-            )
-        )
-    )
-    await writer.drain()
+    decoder = MessageDecoder()
     try:
-        reply = await messages.read_message(reader, idle_timeout=15)
-    except (EOFError, TimeoutError) as exc:
-        sock.close()
-        raise ClientError(f"the host did not answer the hello: {exc or 'timeout'}") from None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((local_ip, 0))
+        welcome = await _unless_stopped(
+            _handshake(options, reader, writer, decoder, sock.getsockname()[1]), stop
+        )
+
+        def request_keyframe() -> None:
+            writer.write(messages.encode(KeyframeRequest()))
+
+        transport, receiver = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: _Receiver(welcome, options.loss_percent, request_keyframe), sock=sock
+        )
+    except BaseException:
+        sock.close()  # from here on the transport owns it
+        raise
+    try:
+        return await _stream(options, reader, writer, decoder, welcome, receiver, stop)
+    finally:
+        transport.close()
+
+
+async def _handshake(
+    options: ClientOptions,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    decoder: MessageDecoder,
+    udp_port: int,
+) -> Welcome:
+    """Hello out, welcome back; anything else is a ClientError saying why."""
+    hello = Hello(
+        version=messages.PROTOCOL_VERSION,
+        client=options.label[:64],
+        width=options.width,
+        height=options.height,
+        fps=options.fps,
+        codec=options.codec,  # type: ignore[arg-type]
+        bitrate_kbps=options.bitrate_kbps,
+        udp_port=udp_port,
+    )
+    try:
+        writer.write(messages.encode(hello))
+        await writer.drain()
+        reply = await receive(reader, decoder, WELCOME_TIMEOUT_S)
+    except TimeoutError:
+        raise ClientError(
+            f"the host did not answer the hello within {WELCOME_TIMEOUT_S:g} s"
+        ) from None
+    except (EOFError, OSError) as exc:
+        raise ClientError(f"the host did not answer the hello: {exc}") from None
+    except ProtocolError as exc:
+        raise ClientError(f"the host answered the hello with garbage: {exc}") from None
     if isinstance(reply, Error):
-        sock.close()
         raise ClientError(f"the host refused the session: {reply.message}")
     if not isinstance(reply, Welcome):
-        sock.close()
         raise ClientError(f"expected welcome, got {type(reply).__name__.lower()}")
+    return reply
 
-    def request_keyframe() -> None:
-        writer.write(messages.encode(KeyframeRequest()))
 
-    transport, receiver = await loop.create_datagram_endpoint(
-        lambda: _Receiver(reply, options.loss_percent, request_keyframe), sock=sock
-    )
-    receiver.report.codec = reply.codec
-    receiver.report.mode = f"{reply.width}x{reply.height}@{reply.fps}"
+async def _stream(
+    options: ClientOptions,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    decoder: MessageDecoder,
+    welcome: Welcome,
+    receiver: _Receiver,
+    stop: asyncio.Event,
+) -> ClientReport:
+    """Receive until time is up, the host ends the session or `stop` is set, reporting
+    feedback as it goes."""
+    receiver.report.codec = welcome.codec
+    receiver.report.mode = f"{welcome.width}x{welcome.height}@{welcome.fps}"
     started = time.monotonic()
     ended_by = "time"
-    host_messages = asyncio.ensure_future(_host_messages(reader))
+    host_messages = asyncio.ensure_future(_host_messages(reader, decoder))
+    stopped = asyncio.ensure_future(stop.wait())
     try:
         deadline = started + options.seconds if options.seconds else None
         while True:
             timeout = FEEDBACK_INTERVAL_S
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - time.monotonic()))
-            done, _ = await asyncio.wait({host_messages}, timeout=timeout)
-            if done:
+            done, _ = await asyncio.wait(
+                {host_messages, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if host_messages in done:
                 ended_by = host_messages.result()
                 break
-            writer.write(messages.encode(receiver.feedback()))
-            await writer.drain()
+            if stopped in done:
+                ended_by = "interrupted"
+                break
+            try:
+                writer.write(messages.encode(receiver.feedback()))
+                await writer.drain()
+            except ConnectionError:
+                # The reader saw the same loss and says how the connection ended.
+                ended_by = await host_messages
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 break
         # Frames still in flight when we stop are not the host's fault: flush what is
@@ -294,21 +378,38 @@ async def _session(
             await writer.drain()
     finally:
         host_messages.cancel()
-        transport.close()
+        stopped.cancel()
+        await asyncio.gather(host_messages, stopped, return_exceptions=True)
     report = receiver.finish()
     report.seconds = round(time.monotonic() - started, 3)
     report.ended_by = ended_by
     return report
 
 
-async def _host_messages(reader: asyncio.StreamReader) -> str:
+async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T:
+    """`awaitable`'s result, unless `stop` is set first: then it is cancelled and this
+    raises ClientInterruptedError."""
+    task = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            raise ClientInterruptedError("stopped before the stream began")
+        return task.result()
+    finally:
+        task.cancel()
+        stopped.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+
+
+async def _host_messages(reader: asyncio.StreamReader, decoder: MessageDecoder) -> str:
     """Waits for the host to end the session; returns how it ended."""
     while True:
         try:
-            message = await messages.read_message(reader)
+            message = await receive(reader, decoder)
         except EOFError:
             return "host closed the connection"
-        except (messages.ProtocolError, ConnectionError) as exc:
+        except (ProtocolError, OSError) as exc:
             return f"control connection failed: {exc}"
         if isinstance(message, Error):
             return f"host error: {message.message}"

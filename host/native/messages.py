@@ -1,9 +1,12 @@
-"""punktfunk/1 control messages: typed, validated, length-prefixed msgpack.
+"""punktfunk/1 control messages: typed, validated, length-prefixed msgpack; no I/O.
 
 On the TLS control connection each message is a 4-byte big-endian length followed by a
-msgpack map with a "type" key. Decoding is bounded (MAX_MESSAGE bytes, capped string and
-binary lengths) and every message is validated against its struct, so malformed input
-becomes a ProtocolError with a message that says what was wrong.
+msgpack map with a "type" key. `encode` turns a message into those bytes; a
+`MessageDecoder` is fed whatever bytes arrive, in chunks of any size, and hands back
+whole messages. Decoding is bounded (MAX_MESSAGE bytes, capped string and binary
+lengths) and every message is validated against its struct, so malformed input becomes
+a ProtocolError with a message that says what was wrong. Waiting for bytes, and how
+long to wait, is the business of the server and the client.
 
     client -> host   hello, feedback (cumulative, >= 1/s), keyframe, bye
     host -> client   welcome, error, bye
@@ -11,9 +14,8 @@ becomes a ProtocolError with a message that says what was wrong.
 
 from __future__ import annotations
 
-import asyncio
 import struct
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import msgpack
 import msgspec
@@ -21,7 +23,6 @@ from msgspec import Meta, Struct
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 64 * 1024
-STALL_TIMEOUT_S = 10.0
 _LENGTH = struct.Struct(">I")
 
 Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -100,7 +101,9 @@ def decode(payload: bytes) -> Message:
             max_map_len=64,
         )
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise ProtocolError(f"undecodable control message: {exc}") from None
+        raise ProtocolError(
+            f"undecodable control message: {str(exc) or type(exc).__name__}"
+        ) from None
     if not isinstance(obj, dict) or "type" not in obj:
         raise ProtocolError("control message is not a map with a 'type'")
     try:
@@ -110,29 +113,61 @@ def decode(payload: bytes) -> Message:
     return message
 
 
-async def read_message(reader: asyncio.StreamReader, idle_timeout: float | None = None) -> Message:
-    """The next message; ProtocolError on bad framing, EOFError on a clean close.
+class MessageDecoder:
+    """Bytes in, messages out: the framing half of the control channel (sans-I/O).
 
-    TimeoutError when no message starts within `idle_timeout`. The timeout covers only
-    the wait for the length prefix: `readexactly` consumes nothing until it has every
-    byte, so timing out there never loses part of a message. A peer that stalls inside a
-    message is a protocol error.
+    Feed it what the connection delivered (`feed`), then take messages until
+    `next_message` returns None, which means the rest has not arrived yet. A
+    ProtocolError leaves the decoder broken: every later call raises it again, since
+    nothing after a framing error can be trusted.
     """
-    try:
-        async with asyncio.timeout(idle_timeout):
-            prefix = await reader.readexactly(_LENGTH.size)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise ProtocolError("connection closed inside a length prefix") from None
-        raise EOFError("control connection closed") from None
-    (length,) = _LENGTH.unpack(prefix)
-    if not 0 < length <= MAX_MESSAGE:
-        raise ProtocolError(f"control message of {length} bytes (limit {MAX_MESSAGE})")
-    try:
-        async with asyncio.timeout(STALL_TIMEOUT_S):
-            payload = await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise ProtocolError("connection closed inside a message") from None
-    except TimeoutError:
-        raise ProtocolError(f"peer stalled for {STALL_TIMEOUT_S:g} s inside a message") from None
-    return decode(payload)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._error: ProtocolError | None = None
+        self._closed = False
+
+    @property
+    def in_message(self) -> bool:
+        """Bytes of an unfinished message (perhaps of its length prefix) are buffered,
+        once `next_message` has returned None: more must come."""
+        return bool(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        if self._closed:
+            raise RuntimeError("data fed after the end of the stream")
+        self._buffer += data
+
+    def feed_eof(self) -> None:
+        """The peer closed its side; a ProtocolError if that cut a message short."""
+        self._closed = True
+        if self._error is not None:
+            raise self._error
+        if len(self._buffer) >= _LENGTH.size:
+            self._fail("connection closed inside a message")
+        if self._buffer:
+            self._fail("connection closed inside a length prefix")
+
+    def next_message(self) -> Message | None:
+        if self._error is not None:
+            raise self._error
+        if len(self._buffer) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        # Refused on the prefix alone: nobody waits for the payload of a hostile length.
+        if not 0 < length <= MAX_MESSAGE:
+            self._fail(f"control message of {length} bytes (limit {MAX_MESSAGE})")
+        end = _LENGTH.size + length
+        if len(self._buffer) < end:
+            return None
+        payload = bytes(self._buffer[_LENGTH.size : end])
+        del self._buffer[:end]
+        try:
+            return decode(payload)
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _fail(self, reason: str) -> NoReturn:
+        self._error = ProtocolError(reason)
+        raise self._error

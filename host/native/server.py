@@ -18,7 +18,16 @@ import ssl
 from dataclasses import dataclass
 
 from host.native import messages
-from host.native.messages import Bye, Feedback, Hello, KeyframeRequest, ProtocolError, Welcome
+from host.native.channel import receive
+from host.native.messages import (
+    Bye,
+    Feedback,
+    Hello,
+    KeyframeRequest,
+    MessageDecoder,
+    ProtocolError,
+    Welcome,
+)
 from host.native.packetizer import DEFAULT_SHARD_SIZE
 from host.native.session import NativeSession, TransportSettings
 from host.native.tls import HostIdentity, server_context
@@ -117,8 +126,9 @@ class NativeHost:
         peer = writer.get_extra_info("peername") or ("?", 0)
         session: NativeSession | None = None
         reason = "client left"
+        decoder = MessageDecoder()
         try:
-            hello = await messages.read_message(reader, HELLO_TIMEOUT_S)
+            hello = await receive(reader, decoder, HELLO_TIMEOUT_S)
             if not isinstance(hello, Hello):
                 raise ProtocolError(f"expected hello, got {type(hello).__name__.lower()}")
             if hello.version != messages.PROTOCOL_VERSION:
@@ -142,7 +152,7 @@ class NativeHost:
                 session.encoder,
                 p.bitrate_kbps,
             )
-            reason = await self._converse(session, reader)
+            reason = await self._converse(session, reader, decoder)
         except (ProtocolError, SessionFailedError) as exc:
             failed = isinstance(exc, SessionFailedError)
             reason = f"{'session failed' if failed else 'protocol error'}: {exc}"
@@ -208,8 +218,13 @@ class NativeHost:
             bitrate_kbps=p.bitrate_kbps,
         )
 
-    async def _converse(self, session: NativeSession, reader: asyncio.StreamReader) -> str:
-        """Read the client's messages until it leaves; returns why the session ends."""
+    async def _converse(
+        self, session: NativeSession, reader: asyncio.StreamReader, decoder: MessageDecoder
+    ) -> str:
+        """Read the client's messages until it leaves; returns why the session ends.
+
+        `decoder` already holds whatever arrived after the hello. Waiting a second at a
+        time lets the loop notice dead session processes and a silent client."""
         counters = session.counters
         silent_for = 0.0
         while True:
@@ -217,7 +232,7 @@ class NativeHost:
                 reason = session.failure() or "a streaming process stopped (see the host log)"
                 raise SessionFailedError(reason)
             try:
-                message = await messages.read_message(reader, idle_timeout=1.0)
+                message = await receive(reader, decoder, idle_timeout=1.0)
             except TimeoutError:
                 silent_for += 1.0
                 if silent_for >= self.settings.feedback_timeout_s:

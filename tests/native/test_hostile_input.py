@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import struct
-
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -154,31 +151,3 @@ def test_random_control_payloads_only_ever_raise_a_protocol_error(data: bytes) -
 def test_malformed_control_messages_say_what_is_wrong(obj: object, complaint: str) -> None:
     with pytest.raises(messages.ProtocolError, match=complaint):
         messages.decode(msgpack.packb(obj))
-
-
-def _read_from(data: bytes) -> messages.Message:
-    async def run() -> messages.Message:
-        reader = asyncio.StreamReader()
-        reader.feed_data(data)
-        reader.feed_eof()
-        return await messages.read_message(reader)
-
-    return asyncio.run(run())
-
-
-def test_a_length_prefix_over_the_limit_is_refused_before_reading() -> None:
-    with pytest.raises(messages.ProtocolError, match="limit"):
-        _read_from(struct.pack(">I", messages.MAX_MESSAGE + 1))
-    with pytest.raises(messages.ProtocolError, match="0 bytes"):
-        _read_from(struct.pack(">I", 0))
-
-
-def test_a_message_cut_short_is_a_protocol_error_and_a_clean_close_is_eof() -> None:
-    whole = messages.encode(messages.Bye(reason="done"))
-    assert _read_from(whole) == messages.Bye(reason="done")
-    with pytest.raises(messages.ProtocolError, match="inside a message"):
-        _read_from(whole[:-1])
-    with pytest.raises(messages.ProtocolError, match="length prefix"):
-        _read_from(whole[:2])
-    with pytest.raises(EOFError):
-        _read_from(b"")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -51,35 +52,117 @@ class HostThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.address = self.call(self.host.start())
+        try:
+            self.address: tuple[str, int] = self.call(self.host.start())
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result(timeout)
 
     def close(self) -> None:
+        """Close the host the way serve does, then leave nothing running on the loop:
+        no task, no async generator, no executor thread."""
         if self.loop.is_closed():
             return
-        self.call(self.host.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-        self.control.close()
+        try:
+            self.call(self.host.close())
+        finally:
+            try:
+                self.call(_finish_the_loop())
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self.thread.join(10)
+                self.loop.close()
+                self.control.close()
+
+
+async def _finish_the_loop() -> None:
+    """What asyncio.run does on the way out, for a loop driven from another thread."""
+    loop = asyncio.get_running_loop()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def client_command(address: tuple[str, int], *args: str) -> list[str]:
     return [sys.executable, "-m", "mgmt", "client", f"{address[0]}:{address[1]}", *args]
 
 
-def run_client(address: tuple[str, int], *args: str, timeout: float = 60) -> dict[str, Any]:
-    result = subprocess.run(
-        client_command(address, "--json", *args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return report
+class Client:
+    """A `punktfunk client --json` process that streams until the test has seen what it
+    waits for, then is stopped the way a person stops it (Ctrl-C) and reports."""
+
+    def __init__(self, address: tuple[str, int], *args: str) -> None:
+        self.process = subprocess.Popen(
+            client_command(address, "--json", *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        self.process.communicate()  # reaps it and closes the pipes
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        """`wait_for`, failing at once with the client's stderr if it exits meanwhile."""
+
+        def ready() -> object:
+            if self.process.poll() is not None:
+                _, err = self.process.communicate()
+                raise AssertionError(f"the client exited ({self.process.returncode}): {err}")
+            return predicate()
+
+        wait_for(ready, timeout, what)
+
+    def stop(self, timeout: float = 30) -> dict[str, Any]:
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, err
+        # Unclosed sockets and the like are ResourceWarnings, errors in the child, which
+        # reports them on stderr on its way out.
+        assert "Traceback" not in err, err
+        assert "Exception ignored" not in err, err
+        report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        assert report["ended_by"] == "interrupted", report
+        return report
+
+
+def stream_until(
+    host: HostThread,
+    done: Callable[[NativeSession], object],
+    *args: str,
+    timeout: float = 60,
+    what: str = "the session to get far enough",
+) -> dict[str, Any]:
+    """Stream from `host` until `done(session)` holds for this client's session, then
+    stop the client and return its report."""
+    earlier = set(host.host.sessions)
+    with Client(host.address, *args) as client:
+        ours: list[NativeSession] = []
+
+        def started() -> bool:
+            ours.extend(s for i, s in dict(host.host.sessions).items() if i not in earlier)
+            return bool(ours)
+
+        client.wait_for(started, timeout, "the client's session")
+        client.wait_for(lambda: done(ours[0]), timeout, what)
+        return client.stop()
