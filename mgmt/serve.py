@@ -23,19 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host.config import config_dir, ensure_private_dir
+from host.gamestream.host import GameStreamHost
 from host.native.server import NativeHost
 from host.native.tls import load_or_create_identity
+from host.pipeline.session import EncoderBackends
 from ipc import ControlBlock
 from mgmt.aggregator import Aggregator
 from mgmt.api import create_app
 from mgmt.asgi_server import bind_socket, serve_on_socket
 from mgmt.auth import load_or_create_token
+from mgmt.gamestream_api import gamestream_routes
 from mgmt.metrics import METRICS_PATH, metrics_route
 from mgmt.recorder import StatsRecorder
 from mgmt.sessions import Sessions
 from mgmt.settings import (
     Settings,
     captures_dir,
+    gamestream_settings,
     join_address,
     local_host,
     native_settings,
@@ -59,6 +63,7 @@ class Running:
     aggregator: Aggregator
     sessions: Sessions
     native: NativeHost
+    gamestream: GameStreamHost | None
     control: ControlBlock
     url: str
 
@@ -114,24 +119,36 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     identity = load_or_create_identity(cfg)
     api_host, api_port = split_address(settings.bind, "bind")
     native = native_settings(settings)
+    gamestream_config = gamestream_settings(settings) if settings.gamestream else None
 
     control = ControlBlock.create(perf=settings.perf)
     try:
         recorder = StatsRecorder(captures_dir(settings), on_armed_change=control.set_armed)
         aggregator = Aggregator(recorder, perf=settings.perf, telemetry=Telemetry())
         sessions = Sessions(settings.max_sessions, [aggregator])
-        native_host = NativeHost(native, control, identity, sessions)
+        backends = EncoderBackends(settings.encoder)
+        native_host = NativeHost(native, control, identity, sessions, backends)
+        gamestream = (
+            GameStreamHost(gamestream_config, control, sessions, backends, cfg)
+            if gamestream_config is not None
+            else None
+        )
         console = Path(settings.console_dir) if settings.console_dir else CHECKOUT_CONSOLE
         app = create_app(
             recorder,
             token,
             console_dir=console,
-            extra_routes=[metrics_route(aggregator, recorder)],
+            extra_routes=[
+                metrics_route(aggregator, recorder),
+                *gamestream_routes(lambda: gamestream.service if gamestream else None),
+            ],
             extra_protected=() if settings.metrics_open else (METRICS_PATH,),
         )
         api_socket = bind_socket(api_host, api_port)
         native_address = await native_host.start()
+        gamestream_port = await gamestream.start() if gamestream is not None else None
     except BaseException:
+        await native_host.close()
         control.close()
         raise
 
@@ -152,6 +169,9 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     if demo is not None:
         background.append(asyncio.ensure_future(demo.run()))
     print(f"mgmt listening on {url}", flush=True)
+    if gamestream is not None and gamestream_port is not None:
+        gs_host = join_address(gamestream.settings.bind, gamestream_port)
+        print(f"gamestream listening on {gs_host}", flush=True)
     log.info(
         "native punktfunk/1 on %s:%d; console at %s (token: `punktfunk token`)%s",
         native_address[0],
@@ -162,7 +182,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     notifier.ready(status=f"mgmt {url}, native port {native_address[1]}")
     if started is not None:
         started.set_result(
-            Running(settings, recorder, aggregator, sessions, native_host, control, url)
+            Running(settings, recorder, aggregator, sessions, native_host, gamestream, control, url)
         )
     try:
         await stop.wait()
@@ -174,6 +194,8 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
         if demo is not None:
             await demo.stop()
         await native_host.close()
+        if gamestream is not None:
+            await gamestream.close()
         saved = await asyncio.to_thread(recorder.shutdown)
         if saved is not None:
             log.info("saved the running capture as %s on the way out", saved.id)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 MODE = re.compile(r"^(\d+)x(\d+)@(\d+)$")
+DECODERS = {"h264": "h264", "hevc": "hevc", "av1": "libdav1d"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.pair_only:
             return 0
         launched = time.monotonic()
-        session, decoder = client._setup_stream(
+        session, bundled_decoder = client._setup_stream(
             args.app, width, height, fps, args.bitrate, args.codec, record_audio=args.audio
         )
+        bundled_decoder.close()
+        decoder = VideoDecoder(args.codec)
         audio_thread = None
         if args.audio:
             audio_thread = threading.Thread(
@@ -151,10 +154,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             audio_thread.start()
         deadline = None if args.forever else launched + args.seconds
+        if deadline is not None:
+            # pull_frame blocks while no frame comes; wake it when the time is up.
+            timer = threading.Timer(args.seconds + 0.5, lambda: (stop.set(), session.wake()))
+            timer.daemon = True
+            timer.start()
         idr_done = input_done = False
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             frame = session.pull_frame()
             if frame is None:
+                if stop.is_set():
+                    break
                 if not session.is_connected:
                     raise RuntimeError("the host ended the stream")
                 continue
@@ -196,6 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class VideoDecoder:
+    """PyAV decoding of the access units, counting the pictures that come out. (FFmpeg's
+    native AV1 decoder needs a hardware device; dav1d does not.)"""
+
+    def __init__(self, codec: str) -> None:
+        import av
+
+        self._av = av
+        self._ctx = av.CodecContext.create(DECODERS[codec], "r")
+
+    def decode(self, data: bytes) -> int:
+        try:
+            return len(self._ctx.decode(self._av.Packet(data)))
+        except self._av.FFmpegError:
+            return 0
+
+    def close(self) -> None:
+        self._ctx = None
+
+
 def _pull_audio(session: Any, decoder_type: Any, report: Report, stop: threading.Event) -> None:
     config = session.wait_for_opus_config(5.0)
     decoder = decoder_type(
@@ -215,19 +245,41 @@ def _pull_audio(session: Any, decoder_type: Any, report: Report, stop: threading
     decoder.close()
 
 
-def _is_idr(annex_b: bytes, codec: str) -> bool:
-    """Whether an access unit holds an IDR/IRAP picture (H.264 type 5, HEVC 16-21) or
-    an AV1 sequence header (what starts a key frame here)."""
+def _is_idr(data: bytes, codec: str) -> bool:
+    """Whether an access unit starts a key frame: an H.264 IDR slice (type 5), an HEVC
+    IRAP picture (types 16-21), or an AV1 sequence header OBU (our key frames carry one)."""
     if codec == "av1":
-        return len(annex_b) > 0 and (annex_b[0] >> 3) & 0xF == 1
-    for match in re.finditer(b"\x00\x00\x01", annex_b[:4096]):
-        header = annex_b[match.end() : match.end() + 1]
+        return _av1_has_sequence_header(data)
+    for match in re.finditer(b"\x00\x00\x01", data[:4096]):
+        header = data[match.end() : match.end() + 1]
         if not header:
             continue
         if codec == "h264" and header[0] & 0x1F == 5:
             return True
         if codec == "hevc" and 16 <= (header[0] >> 1) & 0x3F <= 21:
             return True
+    return False
+
+
+def _av1_has_sequence_header(data: bytes) -> bool:
+    at = 0
+    while at < len(data):
+        header = data[at]
+        obu_type, has_extension, has_size = (header >> 3) & 0xF, header & 0x4, header & 0x2
+        if obu_type == 1:
+            return True
+        at += 2 if has_extension else 1
+        if not has_size:
+            return False
+        size = shift = 0
+        while at < len(data):
+            byte = data[at]
+            at += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        at += size
     return False
 
 

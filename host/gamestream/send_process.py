@@ -129,7 +129,7 @@ def _loop(
         latency_us = max((t0 - capture_ts) // 1000, 100)
         frame = packetizer.packetize_frame(
             payload,
-            frame_index=frame_index,
+            frame_index=frame_index + 1,  # the client counts frames from 1
             is_idr=bool(flags & FrameFlags.KEYFRAME),
             host_latency_us=latency_us,
             timestamp_90khz=(capture_ts * 9 // 100_000) & 0xFFFFFFFF,
