@@ -39,6 +39,7 @@ class Settings:
     gamestream_port: int = 47989
     mdns: bool = True
     apps: str = ""
+    gamestream_loss_percent: float = 0.0
     source: str = "synthetic"
     encoder: str = "auto"
     codec: str = ""
@@ -64,6 +65,8 @@ SETTINGS: dict[str, str] = {
     "it as on a GameStream host (0 picks free ports, announced to the client)",
     "mdns": "advertise the GameStream host on the LAN (_nvstream._tcp) so Moonlight lists it",
     "apps": "GameStream apps beside Desktop, 'Title=SOURCE;Title=SOURCE' (a source as above)",
+    "gamestream_loss_percent": "drop this share of GameStream video datagrams on purpose, to "
+    "watch the client's FEC at work (tests, demos); 0 in production",
     "source": "frame source: synthetic[@FPS], x11[:DISPLAY] or file:PATH",
     "encoder": "auto (NVENC when usable, else CPU), cpu or nvenc",
     "codec": "force this codec for every session (h264, hevc, av1); empty: as asked",
@@ -102,6 +105,14 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         if isinstance(value, str):
             try:
                 return int(value.strip())
+            except ValueError:
+                pass
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
             except ValueError:
                 pass
     elif kind is str and isinstance(value, str):
@@ -184,6 +195,10 @@ def gamestream_settings(settings: Settings) -> GameStreamHostSettings:
     from host.gamestream.host import AppsError, GameStreamHostSettings, parse_apps  # noqa: PLC0415
 
     bind, _ = split_address(settings.native, "native")
+    if not 0.0 <= settings.gamestream_loss_percent < 100.0:
+        raise SettingsError(
+            f"gamestream_loss_percent must be in 0..100, got {settings.gamestream_loss_percent}"
+        )
     if not 0 <= settings.gamestream_port <= 65535 or 0 < settings.gamestream_port < 6:
         raise SettingsError(
             f"gamestream_port must be 0 or 6..65535, got {settings.gamestream_port}"
@@ -200,6 +215,7 @@ def gamestream_settings(settings: Settings) -> GameStreamHostSettings:
         bitrate_kbps=settings.bitrate_kbps or None,
         apps=apps,
         mdns=settings.mdns,
+        loss_percent=settings.gamestream_loss_percent,
     )
 
 

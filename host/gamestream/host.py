@@ -76,6 +76,7 @@ class GameStreamHostSettings:
     hostname: str = field(default_factory=socket.gethostname)
     first_ping_timeout_s: float = FIRST_PING_TIMEOUT_S
     control_timeout_s: float = 10.0
+    loss_percent: float = 0.0  # video datagrams dropped on purpose (to watch FEC work)
 
     def port(self, name: str) -> int:
         return 0 if self.http_port == 0 else self.http_port + PORT_OFFSETS[name]
@@ -403,6 +404,7 @@ class GameStreamHost:
                     config.packet_size,
                     self.settings.fec_percent,
                     config.min_fec_packets,
+                    loss_percent=self.settings.loss_percent,
                 ),
             )
             session.start()

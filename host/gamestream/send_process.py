@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import signal
 import socket
 import time
@@ -50,6 +51,7 @@ class SendConfig:
     bitrate_kbps: int
     fps: int
     pace_multiple: float
+    loss_percent: float  # drop this share of datagrams on purpose (tests, demos)
     control_name: str
     counters_name: str
     send_ring_name: str
@@ -112,6 +114,9 @@ def _loop(
     header_size = AU_HEADER.size
     client = config.client_addr
     client_ip = client[0]
+    # Deliberate loss, for watching the client's FEC: counted as sent, never sent.
+    lose = random.Random(config.session_id).random if config.loss_percent else None
+    loss = config.loss_percent / 100
     while True:
         client = _drain_pings(sock, client, config.ping_payload, client_ip, counters)
         if not au_in.poll(0.1):
@@ -146,6 +151,8 @@ def _loop(
                 wait = t1 + i * step_ns - now()
                 if wait > MIN_SLEEP_NS:
                     time.sleep(wait / 1e9)
+            if lose is not None and lose() < loss:
+                continue
             try:
                 sendto(datagram, client)
                 sent_bytes += len(datagram)

@@ -28,6 +28,7 @@ class VideoTransport:
     fec_percent: int
     min_fec_packets: int
     pace_multiple: float = 8.0
+    loss_percent: float = 0.0
 
 
 class GameStreamSession(StreamSession):
@@ -58,6 +59,7 @@ class GameStreamSession(StreamSession):
             self.params.bitrate_kbps,
             self.params.fps,
             v.pace_multiple,
+            v.loss_percent,
             self.control.name,
             self.counters.name,
             self.send_ring.name,
