@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from mgmt.aggregator import Aggregator
 from mgmt.api import create_app
 from mgmt.asgi_server import bind_socket, serve_on_socket
 from mgmt.auth import load_or_create_token
+from mgmt.demo import DemoClient, MoonlightDemo, moonlight_problem
 from mgmt.gamestream_api import gamestream_routes
 from mgmt.metrics import METRICS_PATH, metrics_route
 from mgmt.recorder import StatsRecorder
@@ -41,7 +41,6 @@ from mgmt.settings import (
     captures_dir,
     gamestream_settings,
     join_address,
-    local_host,
     native_settings,
     split_address,
 )
@@ -51,7 +50,6 @@ from mgmt.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 CHECKOUT_CONSOLE = Path(__file__).resolve().parent.parent / "console" / "dist"
-DEMO_RESTART_S = (1.0, 10.0)  # first and longest wait before restarting the demo client
 
 
 @dataclass
@@ -66,51 +64,6 @@ class Running:
     gamestream: GameStreamHost | None
     control: ControlBlock
     url: str
-
-
-class DemoClient:
-    """Keeps one local `punktfunk client` streaming from the native host."""
-
-    def __init__(self, address: tuple[str, int], settings: Settings) -> None:
-        self.argv = [
-            sys.executable,
-            "-m",
-            "mgmt",
-            "client",
-            join_address(local_host(address[0]), address[1]),
-            "--mode",
-            settings.demo_mode,
-            "--codec",
-            settings.demo_codec,
-            "--bitrate",
-            str(settings.demo_bitrate_kbps),
-            "--label",
-            "demo",
-        ]
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def run(self) -> None:
-        wait = DEMO_RESTART_S[0]
-        while True:
-            self.starts += 1
-            self.process = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=asyncio.subprocess.DEVNULL
-            )
-            code = await self.process.wait()
-            log.warning("demo client exited with %s; restarting in %.0f s", code, wait)
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, DEMO_RESTART_S[1])
-
-    async def stop(self) -> None:
-        process = self.process
-        if process is not None and process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def serve(settings: Settings, *, started: asyncio.Future[Running] | None = None) -> int:
@@ -165,9 +118,18 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
         asyncio.ensure_future(aggregator.run()),
         asyncio.ensure_future(notifier.watchdog()),
     ]
-    demo = DemoClient(native_address, settings) if settings.demo else None
-    if demo is not None:
-        background.append(asyncio.ensure_future(demo.run()))
+    demos: list[DemoClient | MoonlightDemo] = []
+    if settings.demo:
+        demos.append(DemoClient(native_address, settings))
+        if settings.demo_gamestream and gamestream is not None and gamestream_port is not None:
+            problem = moonlight_problem()
+            if problem is None:
+                demos.append(
+                    MoonlightDemo(gamestream, gamestream_port, settings, cfg / "demo-moonlight")
+                )
+            else:
+                log.info("no Moonlight demo client: %s; the demo streams natively only", problem)
+    background += [asyncio.ensure_future(demo.run()) for demo in demos]
     print(f"mgmt listening on {url}", flush=True)
     if gamestream is not None and gamestream_port is not None:
         gs_host = join_address(gamestream.settings.bind, gamestream_port)
@@ -177,7 +139,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
         native_address[0],
         native_address[1],
         url,
-        "; demo client streaming" if demo else "",
+        f"; {len(demos)} demo client(s) streaming" if demos else "",
     )
     notifier.ready(status=f"mgmt {url}, native port {native_address[1]}")
     if started is not None:
@@ -191,7 +153,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
         log.info("stopping")
         for task in background:
             task.cancel()
-        if demo is not None:
+        for demo in demos:
             await demo.stop()
         await native_host.close()
         if gamestream is not None:

@@ -48,6 +48,7 @@ class Settings:
     max_sessions: int = 4
     perf: bool = False
     demo: bool = False
+    demo_gamestream: bool = True
     demo_mode: str = "1280x720@60"
     demo_codec: str = "h264"
     demo_bitrate_kbps: int = 10_000
@@ -75,9 +76,10 @@ SETTINGS: dict[str, str] = {
     "max_sessions": "concurrent streaming sessions, all paths together",
     "perf": "log one perf line per session per window to stdout",
     "demo": "also stream to a local demo client, so there is something to measure",
-    "demo_mode": "the demo client's mode, WxH@FPS",
-    "demo_codec": "the demo client's codec",
-    "demo_bitrate_kbps": "the demo client's bitrate",
+    "demo_gamestream": "the demo also streams to a local Moonlight client (the demo extra)",
+    "demo_mode": "the demo clients' mode, WxH@FPS",
+    "demo_codec": "the demo clients' codec",
+    "demo_bitrate_kbps": "the demo clients' bitrate",
     "captures_dir": "where recordings are saved; empty: <config dir>/captures",
     "console_dir": "the built console to serve; empty: console/dist of this checkout",
     "metrics_open": "serve /metrics without the bearer token (for a trusted scraper)",

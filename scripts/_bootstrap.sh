@@ -18,7 +18,7 @@ ensure_python() {
   fi
 }
 
-# ensure_venv [dev]: create .venv and (re)install the package when pyproject.toml changed.
+# ensure_venv [dev|demo]: create .venv and (re)install the package when pyproject.toml changed.
 ensure_venv() {
   local extra="${1:-}"
   ensure_python
@@ -28,9 +28,9 @@ ensure_venv() {
   fi
   local want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
-  # A dev install is a superset of the runtime install.
+  # A dev install is a superset of the runtime and demo installs.
   if [ "$(cat "$VENV/.stamp-dev" 2>/dev/null)" = "$want" ]; then return; fi
-  if [ -z "$extra" ] && [ "$(cat "$VENV/.stamp-runtime" 2>/dev/null)" = "$want" ]; then return; fi
+  if [ "$(cat "$VENV/.stamp-${extra:-runtime}" 2>/dev/null)" = "$want" ]; then return; fi
   step "installing punktfunk${extra:+ with [$extra]} into .venv"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT${extra:+[$extra]}"

@@ -32,6 +32,8 @@ from typing import Any
 
 from host.gamestream import control as control_messages
 from host.gamestream.control_server import ControlChannel, ControlServer
+from host.gamestream.inject import Injector, InputInjector
+from host.gamestream.input import InputEvent
 from host.gamestream.launch import LaunchError, LaunchRequest, rtsp_url
 from host.gamestream.nvhttp import App, codec_mode_mask
 from host.gamestream.rtsp import RtspSession, StreamConfig, StreamPorts
@@ -107,6 +109,7 @@ class Stream:
         self.config: StreamConfig | None = None
         self.channel: ControlChannel | None = None
         self.session: GameStreamSession | None = None
+        self.injector: Injector | None = None
         self.ending: asyncio.Task[None] | None = None
         self.end_reason = ""
         self.on_disconnect: Callable[[str], None] = lambda reason: None
@@ -138,9 +141,12 @@ class Stream:
             else:
                 counters.add(Counter.FRAMES_UNRECOVERABLE)
 
-    def input(self, event: object) -> None:
+    def input(self, event: InputEvent) -> None:
         if self.session is not None:
             self.session.counters.add(Counter.INPUT_EVENTS)
+        injector = self.injector
+        if injector is not None:
+            injector.submit(event)  # never blocks: a full queue drops and counts
 
     def input_rejected(self, reason: str) -> None:
         if self.session is not None:
@@ -345,6 +351,9 @@ class GameStreamHost:
             self._begin_end(stream, f"could not start: {exc}")
             return
         session = stream.session
+        # Input goes to virtual devices of this session (or is only counted where the
+        # host has no usable /dev/uinput; the injector says so in one log line).
+        stream.injector = await asyncio.to_thread(InputInjector.open)
         if config.sends_fec_status:
             # This client reports every FEC block it repaired or lost: no report is a
             # measured zero, not an unknown.
@@ -448,6 +457,9 @@ class GameStreamHost:
             with contextlib.suppress(Exception):
                 channel.send_termination()
         session = stream.session
+        injector, stream.injector = stream.injector, None
+        if injector is not None:
+            await asyncio.to_thread(injector.close)  # releases held keys, removes devices
         if session is not None:
             await asyncio.to_thread(self._end_session, session)
         if channel is not None:

@@ -32,6 +32,7 @@ class Serve:
                 "--gamestream-port",
                 "0",
                 "--no-mdns",
+                "--no-demo-gamestream",
                 *args,
             ],
             stdout=subprocess.PIPE,
