@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ def native_host(isolated_config: Path) -> Iterator[Callable[..., HostThread]]:
     def start(**settings: Any) -> HostThread:
         port = settings.pop("port", 0)
         perf = settings.pop("perf", True)
+        # Protocol constants are not operator settings; a test may still shorten them.
+        protocol = {k: settings.pop(k) for k in ("feedback_timeout_s",) if k in settings}
         native = native_settings(Settings(native=f"127.0.0.1:{port}", **settings))
+        native = dataclasses.replace(native, **protocol)
         host = HostThread(native, isolated_config, perf=perf)
         hosts.append(host)
         return host

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import ssl
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.native import messages
+from host.native import channel, messages, server
 from host.native.channel import receive
 from host.native.session import NativeSession
 from host.native.tls import CERT_FILE, KEY_FILE, KNOWN_HOSTS_FILE
@@ -236,10 +237,7 @@ class Stillness:
 
 
 async def _raw_exchange(address: tuple[str, int], payload: bytes) -> messages.Message | None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection(*address, ssl=context)
+    reader, writer = await _tls_connection(address)
     try:
         writer.write(payload)
         await writer.drain()
@@ -248,9 +246,7 @@ async def _raw_exchange(address: tuple[str, int], payload: bytes) -> messages.Me
         except EOFError:
             return None
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, ssl.SSLError):
-            await writer.wait_closed()
+        await _closed(writer)
 
 
 @pytest.mark.parametrize(
@@ -293,6 +289,91 @@ def test_a_malformed_control_message_ends_only_that_connection(
         assert streaming.stop()["frames_decoded"] >= before + 30
     # ...and the host still takes new clients.
     assert stream_until(host, decoded(1))["frames_decoded"] > 0
+
+
+async def _tls_connection(
+    address: tuple[str, int],
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return await asyncio.open_connection(*address, ssl=context)
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+
+
+HELLO = messages.Hello(
+    version=messages.PROTOCOL_VERSION,
+    client="raw",
+    width=640,
+    height=360,
+    fps=30,
+    codec="h264",
+    bitrate_kbps=1000,
+    udp_port=9,
+)
+
+
+def test_a_connection_that_never_says_hello_is_dropped(
+    native_host: Callable[..., HostThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "HELLO_TIMEOUT_S", 0.5)
+    host = native_host()
+
+    async def silent() -> bytes:
+        reader, writer = await _tls_connection(host.address)
+        try:
+            return await reader.read()  # the host hangs up: EOF
+        finally:
+            await _closed(writer)
+
+    assert asyncio.run(asyncio.wait_for(silent(), 15)) == b""
+    assert not host.observer.started
+
+
+def test_a_peer_that_stalls_inside_its_hello_hears_why(
+    native_host: Callable[..., HostThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel, "STALL_TIMEOUT_S", 0.5)
+    host = native_host()
+    answer = asyncio.run(
+        asyncio.wait_for(_raw_exchange(host.address, messages.encode(HELLO)[:9]), 15)
+    )
+    assert isinstance(answer, messages.Error)
+    assert "stalled" in answer.message
+    assert not host.observer.started
+
+
+def test_a_client_that_goes_silent_loses_its_session(
+    native_host: Callable[..., HostThread], caplog: pytest.LogCaptureFixture
+) -> None:
+    host = native_host(feedback_timeout_s=2.0)
+
+    async def hello_then_silence() -> tuple[messages.Message, messages.Message | None]:
+        reader, writer = await _tls_connection(host.address)
+        decoder = messages.MessageDecoder()
+        try:
+            writer.write(messages.encode(HELLO))
+            await writer.drain()
+            welcome = await receive(reader, decoder, idle_timeout=30)
+            try:  # and then say nothing: the host ends the session and hangs up
+                return welcome, await receive(reader, decoder, idle_timeout=30)
+            except EOFError:
+                return welcome, None
+        finally:
+            await _closed(writer)
+
+    with caplog.at_level(logging.INFO, logger="host.native.server"):
+        welcome, after = asyncio.run(hello_then_silence())
+        assert isinstance(welcome, messages.Welcome)
+        assert after is None
+        wait_for(lambda: host.observer.ended, 10, "the session to end")
+    assert not host.host.sessions
+    assert any("no feedback for 2 s" in r.getMessage() for r in caplog.records), caplog.text
 
 
 def test_plain_tcp_garbage_does_not_disturb_the_host(
