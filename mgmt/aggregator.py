@@ -56,6 +56,7 @@ class _Tracked:
     aligned_seq: int = 0  # the capture this session's window clock was restarted for
     recorder_session_id: int = 0
     last_sample: StatsSample | None = field(default=None)
+    audio: RingReader | None = None
 
 
 class Aggregator:
@@ -89,6 +90,7 @@ class Aggregator:
                 now,
                 now + session.window_s,
                 aligned_seq=self.recorder.capture_seq if self.recorder else 0,
+                audio=session.audio_ring.reader() if session.audio_ring is not None else None,
             )
 
     def session_ending(self, session: StreamSession) -> None:
@@ -130,6 +132,8 @@ class Aggregator:
 
     def _restart_window(self, tracked: _Tracked, now: float) -> None:
         tracked.frames.read()  # what was measured before now belongs to no window
+        if tracked.audio is not None:
+            tracked.audio.read()
         tracked.sends.read()
         tracked.counters = tracked.session.counters.snapshot()
         tracked.window_start = now
@@ -148,6 +152,8 @@ class Aggregator:
         except ValueError:  # released under us (session torn down concurrently)
             return
         records = {"frames": tracked.frames.read(), "sends": tracked.sends.read()}
+        if tracked.audio is not None:
+            records["audio"] = tracked.audio.read()
         sample = build_sample(
             session.path,
             session.session_id,
@@ -223,7 +229,8 @@ def build_sample(
     seconds: float,
 ) -> StatsSample:
     """One window of one session of `path`: `records` holds the new ring records
-    ("frames", "sends"), `before`/`after` the counters at the window's edges."""
+    ("frames", "sends", and "audio" where the path has sound), `before`/`after` the
+    counters at the window's edges."""
     seconds = max(seconds, 1e-3)
     stages = stage_timings(path, records)
     host_p50 = host_p99 = None
@@ -255,7 +262,26 @@ def build_sample(
             else None
         ),
         rtt_us=float(after[Counter.RTT_US]) if after[Counter.RTT_US] else None,
+        **_audio_and_input(path, records, before, after),
     )
+
+
+def _audio_and_input(
+    path: PathSpec,
+    records: dict[str, np.ndarray[Any, Any]],
+    before: dict[Counter, int],
+    after: dict[Counter, int],
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if path.audio:
+        fields["audio_packets"] = _delta(before, after, Counter.AUDIO_PACKETS_SENT)
+        audio = records.get("audio")
+        if audio is not None and len(audio):
+            ((p50, p99),) = percentiles(audio, ("encode_us",)).round(1).tolist()
+            fields["audio_encode_p50_us"], fields["audio_encode_p99_us"] = p50, p99
+    if path.input:
+        fields["input_events"] = _delta(before, after, Counter.INPUT_EVENTS)
+    return fields
 
 
 def _us(value: float | None) -> str:

@@ -66,6 +66,19 @@ class StatsSample(Struct):
         float | None,
         Meta(description="control-channel round-trip time (GameStream: ENet); null if unmeasured"),
     ] = None
+    # Sound and input (GameStream; null on paths without them).
+    audio_packets: Annotated[
+        int | None, Meta(description="audio packets sent in this window")
+    ] = None
+    audio_encode_p50_us: Annotated[
+        float | None, Meta(description="Opus encode time per packet, p50")
+    ] = None
+    audio_encode_p99_us: Annotated[
+        float | None, Meta(description="Opus encode time per packet, p99")
+    ] = None
+    input_events: Annotated[
+        int | None, Meta(description="input events received from the client in this window")
+    ] = None
     # Host telemetry (null when unavailable on this host).
     capture_cpu_pct: OptFloat = None
     capture_rss_mb: OptFloat = None

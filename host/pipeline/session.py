@@ -152,6 +152,7 @@ class StreamSession:
         self.frame_ring = Ring.create(FRAME_RECORD, RING_CAPACITY)
         self.send_ring = Ring.create(SEND_RECORD, RING_CAPACITY)
         self.counters = CountersBlock.create()
+        self.audio_ring: Ring | None = None  # paths with sound create one
         self.final_counters: dict[Counter, int] | None = None
         self.pids: dict[str, int] = {}
         self._stopped = False
@@ -276,4 +277,6 @@ class StreamSession:
             self._errors.close()
         self.frame_ring.close()
         self.send_ring.close()
+        if self.audio_ring is not None:
+            self.audio_ring.close()
         self.counters.close()

@@ -26,6 +26,8 @@ class PathSpec:
     kind: str
     window_s: float
     stages: tuple[Stage, ...]
+    audio: bool = False  # sessions send sound (an audio ring, audio counters)
+    input: bool = False  # sessions take input from the client (input counters)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -59,6 +61,8 @@ GAMESTREAM = PathSpec(
         Stage("packetize", "sends", ("packetize_us",)),
         Stage("send", "sends", ("send_us",)),
     ),
+    audio=True,
+    input=True,
 )
 
 PATHS: dict[str, PathSpec] = {path.kind: path for path in (NATIVE, GAMESTREAM)}

@@ -187,3 +187,27 @@ def test_arming_restarts_each_sessions_window_so_the_first_sample_is_whole(
         recorder.stop()
         session.close()
         control.close()
+
+
+def test_sound_and_input_are_counted_on_paths_that_have_them_and_null_elsewhere() -> None:
+    from ipc import AUDIO_RECORD
+
+    recs = records(60)
+    audio = np.zeros(200, dtype=AUDIO_RECORD.dtype)
+    audio["encode_us"] = np.arange(200) + 100
+    before = counters(audio_packets_sent=1000, input_events=7)
+    after = counters(audio_packets_sent=1200, input_events=19)
+    gamestream = build_sample(GAMESTREAM, 2, 20_000, {**recs, "audio": audio}, before, after, 1.0)
+    assert gamestream.audio_packets == 200
+    assert gamestream.input_events == 12
+    assert gamestream.audio_encode_p50_us == pytest.approx(np.percentile(audio["encode_us"], 50))
+    assert gamestream.audio_encode_p99_us == pytest.approx(
+        np.percentile(audio["encode_us"], 99), abs=0.05
+    )
+    native = build_sample(NATIVE, 1, 10_000, recs, before, after, 2.0)
+    assert native.audio_packets is None
+    assert native.input_events is None
+    assert native.audio_encode_p50_us is None
+    silent = build_sample(GAMESTREAM, 2, 20_000, recs, after, after, 1.0)
+    assert silent.audio_packets == 0  # measured: no packet went out
+    assert silent.audio_encode_p50_us is None  # nothing encoded, nothing to time
