@@ -11,7 +11,13 @@ import datetime as dt
 from collections.abc import Sequence
 
 from mgmt.models import Capture, CaptureMeta, StatsStatus
-from mgmt.summary import COUNTER_LABELS, CounterTotal, RecordingSummary, summarize
+from mgmt.summary import (
+    COUNTER_LABELS,
+    OPTIONAL_COUNTERS,
+    CounterTotal,
+    RecordingSummary,
+    summarize,
+)
 
 
 def format_duration(ms: int) -> str:
@@ -176,7 +182,18 @@ def render_summary(summary: RecordingSummary) -> str:
     ]
     if summary.client_decode_us_mean is not None:
         fields.append(("client decode", f"{format_ms(summary.client_decode_us_mean)} ms mean"))
-    fields += [(COUNTER_LABELS[c.name], format_counter(c)) for c in summary.counters]
+    if summary.rtt_us_median is not None:
+        fields.append(("network RTT", f"{format_ms(summary.rtt_us_median)} ms median"))
+    if summary.audio is not None:
+        a = summary.audio
+        fields.append(
+            ("audio encode", f"{format_ms(a.p50_us)} ms p50, {format_ms(a.p99_us)} ms p99")
+        )
+    fields += [
+        (COUNTER_LABELS[c.name], format_counter(c))
+        for c in summary.counters
+        if c.total is not None or c.name not in OPTIONAL_COUNTERS
+    ]
     parts += ["", format_fields(fields)]
     if len(summary.sessions) > 1:
         session_rows = [

@@ -56,16 +56,29 @@ class RecordingSummary:
     mbps_mean: float | None
     target_mbps_mean: float | None
     client_decode_us_mean: float | None
+    rtt_us_median: float | None  # the control channel's round trip, where measured
+    audio: LatencySummary | None  # Opus encode time per packet (paths with sound)
     counters: list[CounterTotal]
     sessions: list[SessionSummary]  # first-seen order
 
 
-COUNTERS = ("frames_dropped", "packets_dropped", "send_dropped", "fec_recovered")
+COUNTERS = (
+    "frames_dropped",
+    "packets_dropped",
+    "send_dropped",
+    "fec_recovered",
+    "audio_packets",
+    "input_events",
+)
+# Counters only some paths have: left out of a summary where no window measured them.
+OPTIONAL_COUNTERS = frozenset({"audio_packets", "input_events"})
 COUNTER_LABELS = {
     "frames_dropped": "frames dropped",
     "packets_dropped": "packets dropped",
     "send_dropped": "send dropped",
     "fec_recovered": "FEC recovered",
+    "audio_packets": "audio packets",
+    "input_events": "input events",
 }
 
 
@@ -102,6 +115,10 @@ def _host_pairs(samples: Iterable[StatsSample]) -> list[tuple[float, float]]:
 
 def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def summarize(capture: Capture) -> RecordingSummary:
@@ -143,6 +160,15 @@ def summarize(capture: Capture) -> RecordingSummary:
         target_mbps_mean=_mean([s.bitrate_kbps / 1000 for s in samples]),
         client_decode_us_mean=_mean(
             [s.client_decode_us for s in samples if s.client_decode_us is not None]
+        ),
+        rtt_us_median=_median([s.rtt_us for s in samples if s.rtt_us is not None]),
+        audio=summarize_latency(
+            "audio encode",
+            [
+                (s.audio_encode_p50_us, s.audio_encode_p99_us)
+                for s in samples
+                if s.audio_encode_p50_us is not None and s.audio_encode_p99_us is not None
+            ],
         ),
         counters=counters,
         sessions=sessions,
