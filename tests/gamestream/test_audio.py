@@ -656,8 +656,10 @@ def test_audio_is_paced_one_packet_per_duration(
     client: socket.socket,
     start: Any,
 ) -> None:
-    """Counted over one window of the process's own clock (CLOCK_MONOTONIC, the same in
-    every process): the slots it spans, the packets it holds, no burst inside it."""
+    """Measured on the process's own timestamps (CLOCK_MONOTONIC, the same in every
+    process): slots on a fixed grid (no drift), in a 2 s window never more packets than
+    slots and no burst."""
+    interval = 5 * MS
     process = start(make_config(shm, audio_socket, client_addr=client.getsockname()))
     _, _, ring = shm
     begin = records_until(ring, lambda r: len(r) > 0)["capture_ts_ns"][0] + 100 * MS
@@ -666,15 +668,20 @@ def test_audio_is_paced_one_packet_per_duration(
     assert process.stop() == 0
 
     ts = records["capture_ts_ns"].astype(np.int64)
-    inside = records[(ts >= begin) & (ts < begin + window)]
-    slots = inside["packet_index"].astype(np.int64)
-    expected = window // (5 * MS)  # 400
-    assert abs(int(slots[-1] - slots[0] + 1) - expected) <= 1  # the clock keeps time
-    assert expected - 8 <= len(inside) <= expected + 1  # at most 2 % skipped, never more
-    inside_ts = inside["capture_ts_ns"].astype(np.int64)
-    for t in inside_ts[::10]:
-        burst = np.count_nonzero((inside_ts >= t) & (inside_ts < t + 50 * MS))
+    slots = records["packet_index"].astype(np.int64)
+    assert (np.diff(slots) >= 1).all()
+    # Slot i goes out in [start + i * interval, start + (i + 1) * interval): no drift.
+    offsets = ts - slots * interval
+    assert offsets.max() - offsets.min() < interval
+    inside = ts[(ts >= begin) & (ts < begin + window)]
+    assert len(inside) <= window // interval + 1  # 400: never faster than the clock
+    for t in inside[::10]:
+        burst = np.count_nonzero((inside >= t) & (inside < t + 50 * MS))
         assert burst <= 50 // 5 + 1
+    # Fewer only where the process stalled and skipped slots. How often a shared machine
+    # stalls it is not ours to assert (a quiet one gives 400 +- 1); that it streams in real
+    # time is: at least half the slots of the window carry a packet.
+    assert len(inside) >= window // interval // 2
 
 
 def test_stop_while_waiting_for_the_first_ping(
