@@ -89,7 +89,7 @@ class SourceSpec:
 
 
 def parse_source(spec: str) -> SourceSpec:
-    """ "tone", "tone@HZ", "pulse", "silence" or "auto"; AudioError for anything else."""
+    """Parse "tone", "tone@HZ", "pulse", "silence" or "auto"; AudioError for anything else."""
     kind, sep, arg = spec.strip().partition("@")
     if kind not in SOURCE_KINDS:
         raise AudioError(f"unknown audio source {spec!r}; use tone[@HZ], pulse, silence or auto")
@@ -354,6 +354,13 @@ class PulseSource:
         self._closing.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
+        if self.buffer.underruns or self.buffer.dropped_samples:
+            log.info(
+                "audio capture from %s: ran dry %d times, dropped %d ms running ahead",
+                self.description,
+                self.buffer.underruns,
+                self.buffer.dropped_samples * 1000 // SAMPLE_RATE,
+            )
 
 
 # PulseAudio channel positions in soundcard's numbering (PA_CHANNEL_POSITION_* minus one),
