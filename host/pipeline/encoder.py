@@ -51,12 +51,18 @@ def _options(backend: str, s: EncoderSettings) -> dict[str, str]:
     if backend == "libx264":
         return {**common, "preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1"}
     if backend == "libx265":
+        # info=0: x265's version SEI (~2.4 KB, repeated with every keyframe's headers)
+        # would push the IDR slice out of the first datagram, and Moonlight only looks
+        # for it there: it then drops every frame waiting for an IDR.
+        # open-gop=0: a requested keyframe is an IDR, not a CRA.
         return {
             **common,
             "preset": "ultrafast",
             "tune": "zerolatency",
             "forced-idr": "1",
-            "x265-params": "log-level=error:bframes=0:rc-lookahead=0:repeat-headers=1",
+            "x265-params": (
+                "log-level=error:bframes=0:rc-lookahead=0:repeat-headers=1:info=0:open-gop=0"
+            ),
         }
     if backend == "libsvtav1":
         # Low-delay prediction structure needs CBR; without it SVT-AV1 buffers ~60 frames.
