@@ -11,16 +11,23 @@ imports it. moonlight-common-c keeps one connection per process, so does this sc
 With `--pin` it pairs first (the host holds the pairing until the operator, or the
 test, hands the host the same PIN). With `--seconds` it streams that long, decoding
 every frame, then quits the app (`cancel`) and prints one JSON report with `--json`:
-frames received and decoded, the frame-number range the host sent in that time, the
-host processing latency from the frame headers, time to first frame, audio packets.
-`--forever` streams until killed (the demo). Exit 0 on success, 1 with one stderr line
-on failure.
+frames received and pictures decoded, the frame-number range the host sent in that
+time (`expected`), the host processing latency from the frame headers (`latency_us_*`,
+in microseconds; the header carries 0.1 ms units), time to first frame, the frame
+numbers of keyframes, audio packets. `--forever` streams until killed (the demo).
+Exit 0 on success, 1 with one stderr line on failure.
+
+Frames are decoded on a thread of their own: moonlight-common-c queues at most 15
+frames and, when the application does not take them in time, flushes the queue and
+asks the host for an IDR, so decoding in the pulling loop would measure this
+machine's decoder rather than the stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import queue
 import re
 import signal
 import statistics
@@ -58,12 +65,15 @@ class Report:
     def __init__(self) -> None:
         self.frames = 0
         self.decoded = 0
+        self.undecoded = 0  # frames skipped or not decoded by the time the report was due
         self.first_number: int | None = None
         self.last_number: int | None = None
         self.idr_numbers: list[int] = []
-        self.latency_us: list[int] = []
+        self.latency_field: list[int] = []  # the frame header's 0.1 ms units
         self.first_frame_s: float | None = None
+        self.streamed_s = 0.0
         self.idr_requested_at: int | None = None  # frame number when the IDR was asked for
+        self.host_ended = False
         self.audio_packets = 0
         self.audio_samples: list[Any] = []
         self.audio_rate = 48_000
@@ -74,18 +84,23 @@ class Report:
             if self.first_number is not None and self.last_number is not None
             else 0
         )
+        latency_us = [field * 100 for field in self.latency_field]
         out: dict[str, Any] = {
             "frames": self.frames,
             "decoded": self.decoded,
+            "undecoded": self.undecoded,
             "first_number": self.first_number,
             "last_number": self.last_number,
             "expected": expected,
             "first_frame_s": self.first_frame_s,
-            "latency_us_min": min(self.latency_us) if self.latency_us else None,
-            "latency_us_p50": statistics.median(self.latency_us) if self.latency_us else None,
-            "zero_latency_frames": sum(1 for v in self.latency_us if v == 0),
+            "streamed_s": round(self.streamed_s, 3),
+            "latency_us_min": min(latency_us) if latency_us else None,
+            "latency_us_p50": statistics.median(latency_us) if latency_us else None,
+            "latency_us_max": max(latency_us) if latency_us else None,
+            "zero_latency_frames": sum(1 for v in latency_us if v == 0),
             "idr_numbers": self.idr_numbers[:50],
             "idr_requested_at": self.idr_requested_at,
+            "host_ended": self.host_ended,
             "audio_packets": self.audio_packets,
         }
         out.update(self._audio_tone())
@@ -106,6 +121,10 @@ class Report:
         return {"audio_seconds": round(seconds, 3), "audio_peak_hz": round(peak, 2)}
 
 
+DECODE_DRAIN_S = 20.0  # the most the report waits for the decoder to catch up
+MAX_DECODE_BACKLOG = 300  # access units waiting for the decoder (5 s at 60 fps)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = MODE.match(args.mode)
@@ -124,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     client = MoonlightClient(config_dir=args.config.expanduser())
     report = Report()
     session = None
+    decoder: VideoDecoder | None = None
     try:
         from moonlight_python.discovery import connect_to_server
         from moonlight_python.http_client import NvHTTP
@@ -141,64 +161,35 @@ def main(argv: list[str] | None = None) -> int:
             client.pair(server, pin=args.pin)
         if args.pair_only:
             return 0
+        decoder = VideoDecoder(args.codec)
         launched = time.monotonic()
         session, bundled_decoder = client._setup_stream(
             args.app, width, height, fps, args.bitrate, args.codec, record_audio=args.audio
         )
         bundled_decoder.close()
-        decoder = VideoDecoder(args.codec)
         audio_thread = None
         if args.audio:
             audio_thread = threading.Thread(
                 target=_pull_audio, args=(session, AudioDecoder, report, stop), daemon=True
             )
             audio_thread.start()
-        deadline = None if args.forever else launched + args.seconds
-        if deadline is not None:
-            # pull_frame blocks while no frame comes; wake it when the time is up.
-            timer = threading.Timer(args.seconds + 0.5, lambda: (stop.set(), session.wake()))
-            timer.daemon = True
-            timer.start()
-        idr_done = input_done = False
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            frame = session.pull_frame()
-            if frame is None:
-                if stop.is_set():
-                    break
-                if not session.is_connected:
-                    raise RuntimeError("the host ended the stream")
-                continue
-            now = time.monotonic()
-            if report.first_frame_s is None:
-                report.first_frame_s = round(now - launched, 3)
-            report.frames += 1
-            if report.first_number is None:
-                report.first_number = frame.frame_number
-            report.last_number = frame.frame_number
-            report.latency_us.append(frame.host_processing_latency_us)
-            if decoder.decode(frame.annex_b_data):
-                report.decoded += 1
-            if _is_idr(frame.annex_b_data, args.codec):
-                report.idr_numbers.append(frame.frame_number)
-            elapsed = now - launched
-            if args.idr_at is not None and not idr_done and elapsed >= args.idr_at:
-                idr_done = True
-                report.idr_requested_at = frame.frame_number
-                session.request_idr()
-            if args.input_at is not None and not input_done and elapsed >= args.input_at:
-                input_done = True
-                session.nudge_mouse(10, restore=False)
+        _stream(session, decoder, report, args, launched, stop)
         stop.set()
         if audio_thread is not None:
             session.wake_audio()
             audio_thread.join(5)
-        decoder.close()
-        client._http.quit_app()
+        if not report.host_ended:
+            # Quit before waiting for the decoder: frames nobody pulls would overflow
+            # the library's queue and send the host IDR requests.
+            client._http.quit_app()
+        report.decoded, report.undecoded = decoder.finish(DECODE_DRAIN_S)
     except Exception as exc:  # one line for the caller, whatever moonlight-python raised
         print(f"moonlight_client: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         stop.set()
+        if decoder is not None:
+            decoder.close()
         if session is not None:
             session.stop()
     if args.json:
@@ -206,24 +197,115 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _stream(
+    session: Any,
+    decoder: VideoDecoder,
+    report: Report,
+    args: argparse.Namespace,
+    launched: float,
+    stop: threading.Event,
+) -> None:
+    """Pull frames until the time is up, the host ends the stream, or SIGTERM."""
+    deadline = None if args.forever else launched + args.seconds
+    if deadline is not None:
+        # pull_frame blocks while no frame comes; wake it when the time is up.
+        timer = threading.Timer(args.seconds + 0.5, lambda: (stop.set(), session.wake()))
+        timer.daemon = True
+        timer.start()
+    idr_done = input_done = False
+    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        frame = session.pull_frame()
+        if frame is None:
+            if stop.is_set():
+                break
+            if not session.is_connected:
+                report.host_ended = True
+                break
+            continue
+        now = time.monotonic()
+        elapsed = now - launched
+        if report.first_frame_s is None:
+            report.first_frame_s = round(elapsed, 3)
+        report.frames += 1
+        if report.first_number is None:
+            report.first_number = frame.frame_number
+        report.last_number = frame.frame_number
+        # moonlight-python names it _us, but it is the header's field: 0.1 ms units.
+        report.latency_field.append(frame.host_processing_latency_us)
+        keyframe = _is_idr(frame.annex_b_data, args.codec)
+        if keyframe:
+            report.idr_numbers.append(frame.frame_number)
+        decoder.submit(frame.annex_b_data, keyframe)
+        if args.idr_at is not None and not idr_done and elapsed >= args.idr_at:
+            idr_done = True
+            report.idr_requested_at = frame.frame_number
+            session.request_idr()
+        if args.input_at is not None and not input_done and elapsed >= args.input_at:
+            input_done = True
+            session.nudge_mouse(10, restore=False)
+    report.streamed_s = time.monotonic() - launched
+
+
 class VideoDecoder:
-    """PyAV decoding of the access units, counting the pictures that come out. (FFmpeg's
-    native AV1 decoder needs a hardware device; dav1d does not.)"""
+    """PyAV decoding of the access units on a thread of its own, counting the pictures
+    that come out. (FFmpeg's native AV1 decoder needs a hardware device; dav1d does
+    not.)"""
 
     def __init__(self, codec: str) -> None:
         import av
 
         self._av = av
-        self._ctx = av.CodecContext.create(DECODERS[codec], "r")
+        self._ctx: Any = av.CodecContext.create(DECODERS[codec], "r")
+        self._units: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._pictures = 0
+        self._skipped = 0
+        self._skipping = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="decode", daemon=True)
+        self._thread.start()
 
-    def decode(self, data: bytes) -> int:
-        try:
-            return len(self._ctx.decode(self._av.Packet(data)))
-        except self._av.FFmpegError:
-            return 0
+    def submit(self, data: bytes, keyframe: bool) -> None:
+        with self._lock:
+            if keyframe:
+                self._skipping = False
+            elif self._skipping or self._pending >= MAX_DECODE_BACKLOG:
+                # Far behind (a slow machine, --forever): skip to the next keyframe
+                # rather than queue without bound.
+                self._skipping = True
+                self._skipped += 1
+                return
+            self._pending += 1
+        self._units.put(data)
+
+    def finish(self, timeout: float) -> tuple[int, int]:
+        """Decode what was submitted (waiting at most `timeout`), then flush the decoder;
+        returns (pictures decoded, access units skipped or not reached in time)."""
+        self._units.put(None)
+        self._thread.join(timeout)
+        with self._lock:
+            return self._pictures, self._pending + self._skipped
 
     def close(self) -> None:
-        self._ctx = None
+        self._units.put(None)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        ctx, av = self._ctx, self._av
+        while (data := self._units.get()) is not None:
+            try:
+                pictures = len(ctx.decode(av.Packet(data)))
+            except av.FFmpegError:
+                pictures = 0
+            with self._lock:
+                self._pending -= 1
+                self._pictures += pictures
+        try:
+            flushed = len(ctx.decode(None))
+        except av.FFmpegError:
+            flushed = 0
+        with self._lock:
+            self._pictures += flushed
 
 
 def _pull_audio(session: Any, decoder_type: Any, report: Report, stop: threading.Event) -> None:
