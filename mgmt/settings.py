@@ -40,6 +40,7 @@ class Settings:
     mdns: bool = True
     apps: str = ""
     gamestream_loss_percent: float = 0.0
+    audio_source: str = "auto"
     source: str = "synthetic"
     encoder: str = "auto"
     codec: str = ""
@@ -66,6 +67,9 @@ SETTINGS: dict[str, str] = {
     "it as on a GameStream host (0 picks free ports, announced to the client)",
     "mdns": "advertise the GameStream host on the LAN (_nvstream._tcp) so Moonlight lists it",
     "apps": "GameStream apps beside Desktop, 'Title=SOURCE;Title=SOURCE' (a source as above)",
+    "audio_source": "GameStream sound: auto (a tone with a synthetic picture, else the "
+    "desktop's audio where a PulseAudio/PipeWire server answers, else silence), pulse, "
+    "tone[@HZ] or silence",
     "gamestream_loss_percent": "drop this share of GameStream video datagrams on purpose, to "
     "watch the client's FEC at work (tests, demos); 0 in production",
     "source": "frame source: synthetic[@FPS], x11[:DISPLAY] or file:PATH",
@@ -209,6 +213,12 @@ def gamestream_settings(settings: Settings) -> GameStreamHostSettings:
         apps = tuple(parse_apps(settings.apps))
     except AppsError as err:
         raise SettingsError(str(err)) from None
+    from host.gamestream.audio import AudioError, parse_source  # noqa: PLC0415
+
+    try:
+        parse_source(settings.audio_source)
+    except AudioError as err:
+        raise SettingsError(f"audio_source: {err}") from None
     return GameStreamHostSettings(
         bind=bind,
         http_port=settings.gamestream_port,
@@ -218,6 +228,7 @@ def gamestream_settings(settings: Settings) -> GameStreamHostSettings:
         apps=apps,
         mdns=settings.mdns,
         loss_percent=settings.gamestream_loss_percent,
+        audio_source=settings.audio_source,
     )
 
 

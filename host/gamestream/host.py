@@ -40,7 +40,7 @@ from host.gamestream.rtsp import RtspSession, StreamConfig, StreamPorts
 from host.gamestream.rtsp_server import RtspServer
 from host.gamestream.send_process import MAX_PING, is_ping_from
 from host.gamestream.service import GameStreamService, GameStreamSettings
-from host.gamestream.session import GameStreamSession, VideoTransport
+from host.gamestream.session import AudioTransport, GameStreamSession, VideoTransport
 from host.pipeline.session import EncoderBackends, HostBusyError, SessionParams, SessionRegistry
 from ipc import ControlBlock, Counter
 
@@ -79,6 +79,7 @@ class GameStreamHostSettings:
     first_ping_timeout_s: float = FIRST_PING_TIMEOUT_S
     control_timeout_s: float = 10.0
     loss_percent: float = 0.0  # video datagrams dropped on purpose (to watch FEC work)
+    audio_source: str = "auto"  # auto: the tone with a synthetic picture, else the desktop's
 
     def port(self, name: str) -> int:
         return 0 if self.http_port == 0 else self.http_port + PORT_OFFSETS[name]
@@ -390,6 +391,21 @@ class GameStreamHost:
         config = stream.config
         assert config is not None
         assert stream.video_socket is not None
+        assert stream.audio_socket is not None
+        audio_source = self.settings.audio_source
+        if audio_source == "auto" and stream.source.startswith("synthetic"):
+            audio_source = "tone"  # a test picture gets a test tone
+        audio = AudioTransport(
+            stream.audio_socket,
+            stream.request.client_address,
+            stream.rtsp.ping_payload.encode(),
+            audio_source,
+            config.audio_channels,
+            config.audio_packet_duration_ms,
+            config.audio_high_quality,
+            stream.request.rikey if config.audio_encrypted else None,
+            stream.request.rikeyid,
+        )
         session_id = self.registry.reserve(GameStreamSession.path.kind)
         try:
             params = SessionParams(
@@ -415,6 +431,7 @@ class GameStreamHost:
                     config.min_fec_packets,
                     loss_percent=self.settings.loss_percent,
                 ),
+                audio,
             )
             session.start()
         except BaseException:

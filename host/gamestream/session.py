@@ -11,12 +11,22 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from host.gamestream import send_process
-from host.pipeline.session import SendEntry, SessionParams, StreamSession, preload
+from host.gamestream import audio_process, send_process
+from host.pipeline.session import (
+    RING_CAPACITY,
+    SendEntry,
+    SessionParams,
+    SideEntry,
+    StreamSession,
+    preload,
+)
 from host.pipeline.stages import GAMESTREAM
-from ipc import ControlBlock
+from ipc import AUDIO_RECORD, ControlBlock, Ring
 
 preload("host.gamestream.send_process")
+preload("host.gamestream.audio_process")
+
+AUDIO_RING_CAPACITY = 4 * RING_CAPACITY  # 20 s of 5 ms packets
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,19 @@ class VideoTransport:
     loss_percent: float = 0.0
 
 
+@dataclass(frozen=True)
+class AudioTransport:
+    socket: socket.socket  # bound before RTSP announced its port
+    client_ip: str
+    ping_payload: bytes
+    source: str  # tone[@HZ] | pulse | silence | auto
+    channels: int
+    packet_duration_ms: int
+    high_quality: bool
+    key: bytes | None  # the launch's key when the client asked for encrypted audio
+    key_id: int
+
+
 class GameStreamSession(StreamSession):
     path = GAMESTREAM
 
@@ -42,9 +65,35 @@ class GameStreamSession(StreamSession):
         backend: str,
         control: ControlBlock,
         video: VideoTransport,
+        audio: AudioTransport | None = None,
     ) -> None:
         super().__init__(session_id, params, source, backend, control)
         self.video = video
+        self.audio = audio
+        if audio is not None:
+            self.audio_ring = Ring.create(AUDIO_RECORD, AUDIO_RING_CAPACITY)
+
+    def side_processes(self) -> list[tuple[str, SideEntry, Any]]:
+        a, ring = self.audio, self.audio_ring
+        if a is None or ring is None:
+            return []
+        config = audio_process.AudioConfig(
+            self.session_id,
+            a.socket,
+            None,  # the audio process learns the client's port from its first ping
+            a.ping_payload,
+            a.client_ip,
+            a.source,
+            a.channels,
+            a.packet_duration_ms,
+            a.high_quality,
+            a.key,
+            a.key_id,
+            self.control.name,
+            self.counters.name,
+            ring.name,
+        )
+        return [("audio", audio_process.run, config)]
 
     def send_entry(self) -> tuple[SendEntry, Any]:
         v = self.video

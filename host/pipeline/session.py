@@ -36,6 +36,8 @@ RING_CAPACITY = 1024  # 17 s at 60 fps: the aggregator reads every 1-2 s
 
 # A send process's entry point: (its config, access units in, stop flag, errors out).
 SendEntry = Callable[[Any, Connection, Event, Connection], None]
+# A side process's entry point (a path's sound): (its config, stop flag, errors out).
+SideEntry = Callable[[Any, Event, Connection], None]
 
 _PRELOAD = ["host.pipeline.capture_process", "numpy", "av"]
 _context: ForkServerContext | None = None
@@ -175,6 +177,11 @@ class StreamSession:
         """The path's send process: its entry point and its (picklable) config."""
         raise NotImplementedError
 
+    def side_processes(self) -> list[tuple[str, SideEntry, Any]]:
+        """Processes beside the two that carry frames, as (role, entry, config): a path's
+        sound. They stop with the session; their failure alone does not end it."""
+        return []
+
     # -- lifetime -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -201,6 +208,15 @@ class StreamSession:
             self.frame_ring.name,
         )
         send_target, send_config = self.send_entry()
+        self.side = {
+            role: ctx.Process(
+                target=target,
+                args=(config, self._stop, errors_out),
+                name=f"pf-{role}-{self.session_id}",
+                daemon=True,
+            )
+            for role, target, config in self.side_processes()
+        }
         self.capture_process = ctx.Process(
             target=capture_process.run,
             args=(capture, au_out, self._stop, errors_out),
@@ -217,6 +233,8 @@ class StreamSession:
         try:
             self.send_process.start()
             self.capture_process.start()
+            for process in self.side.values():
+                process.start()
         finally:
             # The children hold their own ends; ours must go, or EOF never propagates.
             for end in (au_in, au_out, errors_out):
@@ -224,7 +242,7 @@ class StreamSession:
         self.pids = {
             "capture": self.capture_process.pid or 0,
             "send": self.send_process.pid or 0,
-        }
+        } | {role: process.pid or 0 for role, process in self.side.items()}
 
     @property
     def alive(self) -> bool:
@@ -256,7 +274,7 @@ class StreamSession:
         if self._started:
             self._stop.set()
             deadline = time.monotonic() + timeout
-            for process in (self.capture_process, self.send_process):
+            for process in (self.capture_process, self.send_process, *self.side.values()):
                 if process.pid is None:
                     continue
                 process.join(max(0.0, deadline - time.monotonic()))
