@@ -49,9 +49,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_settings_flags(native)
     native.set_defaults(handler=run_host_native)
 
-    from mgmt import stats_cli  # light to import: httpx loads only when a command runs
+    from mgmt import devices_cli, stats_cli  # light: httpx loads only when a command runs
 
     stats_cli.register(sub)
+    devices_cli.register(sub)
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
