@@ -17,15 +17,17 @@ in microseconds; the header carries 0.1 ms units), time to first frame, the fram
 numbers of keyframes, audio packets. `--forever` streams until killed (the demo).
 Exit 0 on success, 1 with one stderr line on failure.
 
-Frames are decoded on a thread of their own: moonlight-common-c queues at most 15
-frames and, when the application does not take them in time, flushes the queue and
-asks the host for an IDR, so decoding in the pulling loop would measure this
-machine's decoder rather than the stream.
+Frames are decoded on a thread of their own, and with `--seconds` only once the time
+is up: moonlight-common-c queues at most 15 frames and, when the application does not
+take them in time, flushes the queue and asks the host for an IDR, so decoding in the
+pulling loop (or competing with it for a busy machine's CPU) would measure this
+machine's decoder rather than the stream. `--forever` decodes as frames come.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import re
@@ -34,6 +36,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             client.pair(server, pin=args.pin)
         if args.pair_only:
             return 0
-        decoder = VideoDecoder(args.codec)
+        decoder = VideoDecoder(args.codec, live=args.forever)
         launched = time.monotonic()
         session, bundled_decoder = client._setup_stream(
             args.app, width, height, fps, args.bitrate, args.codec, record_audio=args.audio
@@ -179,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             session.wake_audio()
             audio_thread.join(5)
         if not report.host_ended:
-            # Quit before waiting for the decoder: frames nobody pulls would overflow
-            # the library's queue and send the host IDR requests.
-            client._http.quit_app()
+            # Frames keep coming until the host has our quit; nobody pulling them would
+            # overflow the library's queue, which then asks the host for an IDR.
+            with _discarding_frames(session):
+                client._http.quit_app()
         report.decoded, report.undecoded = decoder.finish(DECODE_DRAIN_S)
     except Exception as exc:  # one line for the caller, whatever moonlight-python raised
         print(f"moonlight_client: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -246,15 +250,40 @@ def _stream(
     report.streamed_s = time.monotonic() - launched
 
 
+@contextlib.contextmanager
+def _discarding_frames(session: Any) -> Iterator[None]:
+    """Pull and drop frames while the body runs."""
+    done = threading.Event()
+
+    def discard() -> None:
+        while not done.is_set() and session.is_connected:
+            session.pull_frame()
+
+    thread = threading.Thread(target=discard, name="discard", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        session.wake()
+        thread.join(5)
+
+
 class VideoDecoder:
     """PyAV decoding of the access units on a thread of its own, counting the pictures
     that come out. (FFmpeg's native AV1 decoder needs a hardware device; dav1d does
-    not.)"""
+    not.) `live`: decode while streaming (a backlog beyond MAX_DECODE_BACKLOG skips to
+    the next keyframe); otherwise keep the units and decode them in `finish`, so the
+    decoder does not take CPU time from the host and the receiving threads."""
 
-    def __init__(self, codec: str) -> None:
+    def __init__(self, codec: str, *, live: bool) -> None:
         import av
 
         self._av = av
+        self._live = live
+        self._go = threading.Event()
+        if live:
+            self._go.set()
         self._ctx: Any = av.CodecContext.create(DECODERS[codec], "r")
         self._units: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._pending = 0
@@ -269,7 +298,7 @@ class VideoDecoder:
         with self._lock:
             if keyframe:
                 self._skipping = False
-            elif self._skipping or self._pending >= MAX_DECODE_BACKLOG:
+            elif self._skipping or (self._live and self._pending >= MAX_DECODE_BACKLOG):
                 # Far behind (a slow machine, --forever): skip to the next keyframe
                 # rather than queue without bound.
                 self._skipping = True
@@ -282,16 +311,19 @@ class VideoDecoder:
         """Decode what was submitted (waiting at most `timeout`), then flush the decoder;
         returns (pictures decoded, access units skipped or not reached in time)."""
         self._units.put(None)
+        self._go.set()
         self._thread.join(timeout)
         with self._lock:
             return self._pictures, self._pending + self._skipped
 
     def close(self) -> None:
         self._units.put(None)
+        self._go.set()
         self._thread.join(5)
 
     def _run(self) -> None:
         ctx, av = self._ctx, self._av
+        self._go.wait()
         while (data := self._units.get()) is not None:
             try:
                 pictures = len(ctx.decode(av.Packet(data)))
