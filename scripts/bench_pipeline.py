@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -33,15 +34,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import psutil
+from session_window import (
+    Edge,
+    SessionWatch,
+    Window,
+    cpu_ns,
+    finish,
+    ring_figures,
+    session_processes,
+    stop,
+    window_records,
+)
 
 from host.native.server import NativeHost
-from host.native.session import NativeSession
 from host.native.tls import load_or_create_identity
+from host.pipeline.session import StreamSession
 from host.pipeline.stages import NATIVE
 from ipc import ControlBlock, Counter
-from mgmt.aggregator import stage_timings
 from mgmt.sessions import Sessions
 from mgmt.settings import Settings, native_settings
 
@@ -58,36 +67,6 @@ class Result:
     stages_us: dict[str, tuple[float, float]] = field(default_factory=dict)
     client: dict[str, Any] = field(default_factory=dict)
     alternation: Alternation | None = None
-
-
-class _Observer:
-    def __init__(self) -> None:
-        self.session: NativeSession | None = None
-        self.frames: np.ndarray | None = None
-        self.sends: np.ndarray | None = None
-
-    def session_started(self, session: NativeSession) -> None:
-        self.session = session
-
-    def session_ending(self, session: NativeSession) -> None:
-        self.frames = session.frame_ring.reader(from_start=True).read()
-        self.sends = session.send_ring.reader(from_start=True).read()
-
-
-def _cpu_seconds(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return float(times.user + times.system)
-
-
-def _cpu_ns(pid: int) -> int:
-    """CPU time of all threads of `pid`, in ns (Linux schedstat; no tick rounding)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
 
 
 @dataclass
@@ -116,14 +95,15 @@ async def run_case(
     alternate_every: float = 0.0,
 ) -> Result:
     control = ControlBlock.create(perf=measure)
-    observer = _Observer()
+    watch = SessionWatch()
     host = NativeHost(
         native_settings(Settings(native="127.0.0.1:0", encoder="cpu")),
         control,
         load_or_create_identity(config),
-        Sessions(4, [observer]),
+        Sessions(4, [watch]),
     )
     result = Result(label, measure)
+    client = None
     try:
         address = await host.start()
         client = await asyncio.create_subprocess_exec(
@@ -143,63 +123,38 @@ async def run_case(
             stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PUNKTFUNK_CONFIG_DIR": str(config)},
         )
-        while observer.session is None:
-            await asyncio.sleep(0.02)
-        session = observer.session
-        procs = {
-            "capture": psutil.Process(session.pids["capture"]),
-            "send": psutil.Process(session.pids["send"]),
-            "client": psutil.Process(client.pid),
-        }
+        session = await watch.started(client)
+        procs = session_processes(session, client)
         await asyncio.sleep(warmup)
-        t0, t0_ns = time.monotonic(), time.monotonic_ns()
-        cpu0 = {name: _cpu_seconds(p) for name, p in procs.items()}
-        c0 = session.counters.snapshot()
+        start = Edge.take(session, procs)
         if alternate_every:
             result.alternation = await _alternate(session, control, seconds, alternate_every)
         else:
             await asyncio.sleep(seconds)
-        elapsed = time.monotonic() - t0
-        t1_ns = time.monotonic_ns()
-        cpu1 = {name: _cpu_seconds(p) for name, p in procs.items()}
-        c1 = session.counters.snapshot()
-        stdout, _ = await client.communicate()
-        while observer.frames is None:
-            await asyncio.sleep(0.02)
+        window = Window(start, Edge.take(session, procs))
+        stdout, _ = await finish(client)
+        frames, sends = await watch.ended()
     finally:
+        if client is not None:
+            await stop(client)
         await host.close()
         control.close()
 
-    frames = (c1[Counter.FRAMES_NEW] + c1[Counter.FRAMES_REPEAT]) - (
-        c0[Counter.FRAMES_NEW] + c0[Counter.FRAMES_REPEAT]
-    )
-    result.fps = frames / elapsed
-    result.dropped = c1[Counter.FRAMES_DROPPED] - c0[Counter.FRAMES_DROPPED]
-    result.cpu_pct = {n: 100 * (cpu1[n] - cpu0[n]) / elapsed for n in procs}
-    streaming_cpu = sum(cpu1[n] - cpu0[n] for n in ("capture", "send"))
-    result.cpu_us_per_frame = 1e6 * streaming_cpu / max(frames, 1)
+    result.fps = window.fps
+    result.dropped = window.delta(Counter.FRAMES_DROPPED)
+    result.cpu_pct = window.cpu_pct()
+    streaming_cpu = sum(window.end.cpu_s[n] - window.start.cpu_s[n] for n in ("capture", "send"))
+    result.cpu_us_per_frame = 1e6 * streaming_cpu / max(window.frames, 1)
     if stdout.strip():
-        import json
-
         result.client = json.loads(stdout.decode().strip().splitlines()[-1])
-    if measure and observer.frames is not None and observer.sends is not None:
-        fr = observer.frames[
-            (observer.frames["capture_ts_ns"] >= t0_ns) & (observer.frames["capture_ts_ns"] < t1_ns)
-        ]
-        sr = observer.sends[
-            (observer.sends["capture_ts_ns"] >= t0_ns) & (observer.sends["capture_ts_ns"] < t1_ns)
-        ]
-        for stage in stage_timings(NATIVE, {"frames": fr, "sends": sr}):
-            result.stages_us[stage.name] = (stage.p50_us, stage.p99_us)
-        host_us = (sr["done_ts_ns"].astype(np.int64) - sr["capture_ts_ns"].astype(np.int64)) / 1e3
-        if len(host_us):
-            p50, p99 = np.percentile(host_us, [50, 99])
-            result.host_ms = (p50 / 1000, p99 / 1000)
+    if measure:
+        figures = ring_figures(NATIVE, *window_records(frames, sends, window))
+        result.stages_us, result.host_ms = figures.stages_us, figures.host_ms
     return result
 
 
 async def _alternate(
-    session: NativeSession, control: ControlBlock, seconds: float, period: float
+    session: StreamSession, control: ControlBlock, seconds: float, period: float
 ) -> Alternation:
     acc = Alternation()
     pids = (session.pids["capture"], session.pids["send"])
@@ -212,9 +167,9 @@ async def _alternate(
     for k in range(max(2, round(seconds / period))):
         measure = k % 2 == 0
         control.set_perf(measure)
-        t0, cpu0, f0 = time.monotonic(), sum(map(_cpu_ns, pids)), frames()
+        t0, cpu0, f0 = time.monotonic(), sum(map(cpu_ns, pids)), frames()
         await asyncio.sleep(period)
-        acc.cpu_ns[measure] += sum(map(_cpu_ns, pids)) - cpu0
+        acc.cpu_ns[measure] += sum(map(cpu_ns, pids)) - cpu0
         acc.frames[measure] += frames() - f0
         acc.seconds[measure] += time.monotonic() - t0
     control.set_perf(True)
