@@ -250,7 +250,11 @@ class Bench:
             start = Edge.take(session, procs)
             await asyncio.sleep(self.args.seconds)
             if watch.frames is not None:  # its counters are gone with it
-                raise RuntimeError("the session ended before the measured window did")
+                stdout, stderr = await finish(client)
+                raise RuntimeError(
+                    f"{into.label}: the session ended before the measured window did; "
+                    + _client_said(client, stdout, stderr)
+                )
             window = Window(start, Edge.take(session, procs))
             if end_client:
                 client.terminate()
@@ -262,10 +266,18 @@ class Bench:
         finally:
             self.sessions.observers = []
         if client.returncode != 0:
-            said = stderr.decode().strip().splitlines()
-            raise RuntimeError(f"{into.label}: the client failed: {said[-1] if said else '?'}")
+            raise RuntimeError(f"{into.label}: " + _client_said(client, stdout, stderr))
         into.add(session, window, frames, sends)
         into.clients.append(json.loads(stdout.decode().strip().splitlines()[-1]))
+
+
+def _client_said(client: asyncio.subprocess.Process, stdout: bytes, stderr: bytes) -> str:
+    out = stdout.decode().strip().splitlines()
+    err = stderr.decode().strip().splitlines()
+    return (
+        f"the client exited with {client.returncode}; its last words: "
+        f"{err[-1] if err else '-'} / {out[-1] if out else '-'}"
+    )
 
 
 def fec_figures(quick: bool) -> dict[str, float]:
