@@ -97,6 +97,52 @@ describe("createApi", () => {
   });
 });
 
+describe("createApi: GameStream", () => {
+  const client = { id: "ab".repeat(32), name: "Living-room TV", paired_unix_ms: 1_780_000_000_000 };
+
+  it("reads the status and the paired clients", async () => {
+    const gsStatus = { enabled: true, http_port: 47989, https_port: 47984, waiting: true, client_name: "Moonlight 0123" };
+    const host = fakeHost((req) => json(req.url.endsWith("/status") ? gsStatus : [client]));
+    const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });
+    expect(await api.gamestreamStatus()).toEqual(gsStatus);
+    expect(await api.pairedClients()).toEqual([client]);
+    expect(host.seen.map((r) => new URL(r.url).pathname)).toEqual(["/api/v1/gamestream/status", "/api/v1/gamestream/clients"]);
+  });
+
+  it("posts the PIN and the name as JSON and takes the 204", async () => {
+    const host = fakeHost(() => new Response(null, { status: 204 }));
+    const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });
+    await api.submitPin("1234", "Living-room TV");
+    const [req] = host.seen;
+    expect(req.method).toBe("POST");
+    expect(new URL(req.url).pathname).toBe("/api/v1/gamestream/pin");
+    expect(req.headers.get("Content-Type")).toBe("application/json");
+    expect(await req.json()).toEqual({ pin: "1234", name: "Living-room TV" });
+  });
+
+  it("passes a refused PIN on with the host's message", async () => {
+    const waiting = fakeHost(() => envelope(409, "no_client_waiting", "no Moonlight client is waiting for a PIN"));
+    await expect(createApi({ token: "t", baseUrl: "http://h", fetch: waiting.fetch }).submitPin("1234", "")).rejects.toMatchObject({
+      status: 409,
+      code: "no_client_waiting",
+      message: "no Moonlight client is waiting for a PIN",
+    });
+    const malformed = fakeHost(() => envelope(400, "invalid_parameter", "the PIN is the 4 digits the Moonlight client shows"));
+    await expect(createApi({ token: "t", baseUrl: "http://h", fetch: malformed.fetch }).submitPin("12", "")).rejects.toMatchObject({
+      status: 400,
+      code: "invalid_parameter",
+    });
+  });
+
+  it("unpairs by id", async () => {
+    const host = fakeHost(() => new Response(null, { status: 204 }));
+    const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });
+    await api.unpair(client.id);
+    expect(host.seen[0].method).toBe("DELETE");
+    expect(new URL(host.seen[0].url).pathname).toBe(`/api/v1/gamestream/clients/${client.id}`);
+  });
+});
+
 describe("toApiError", () => {
   it("falls back to the status text for an empty body", () => {
     expect(toApiError(503, "", "Service Unavailable").message).toBe("HTTP 503: Service Unavailable");

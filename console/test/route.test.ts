@@ -6,6 +6,8 @@ describe("routes", () => {
   it("parse and build the console's paths", () => {
     expect(parseRoute("/", "")).toEqual({ name: "performance" });
     expect(parseRoute("/login/", "")).toEqual({ name: "login" });
+    expect(parseRoute("/devices", "")).toEqual({ name: "devices" });
+    expect(routeHref({ name: "devices" })).toBe("/devices");
     expect(parseRoute("/recordings/2026-06-26T20-14-03Z_1280x720", "")).toEqual({
       name: "recording",
       id: "2026-06-26T20-14-03Z_1280x720",

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { assignLanes, sessionSpans } from "../src/data/sessions";
+import { assignLanes, describeSessions, pathOfStages, sessionSpans } from "../src/data/sessions";
+import { GAMESTREAM, NATIVE, sample } from "./fixtures";
 
 describe("sessionSpans", () => {
   it("records first and last sample time per session in first-seen order", () => {
@@ -42,5 +43,39 @@ describe("assignLanes", () => {
       { id: 2, firstMs: 10, lastMs: 20 },
     ]);
     expect(lanes.get(2)).toBe(1);
+  });
+});
+
+describe("pathOfStages / describeSessions", () => {
+  it("names the path whose declared stages include every stage of the session", () => {
+    expect(pathOfStages(new Set(NATIVE))).toBe("native");
+    expect(pathOfStages(new Set(GAMESTREAM))).toBe("gamestream");
+    expect(pathOfStages(new Set(["capture", "packetize"]))).toBe("gamestream");
+    expect(pathOfStages(new Set(["submit"]))).toBe("native");
+    // Stages both paths have, or one neither declares: the stages do not tell.
+    expect(pathOfStages(new Set(["capture", "encode", "send"]))).toBeNull();
+    expect(pathOfStages(new Set(["capture", "warp"]))).toBeNull();
+  });
+
+  it("describes each session in first-seen order: its path and whether RTT was measured", () => {
+    const samples = [
+      sample(1000, { session_id: 4 }),
+      sample(1500, { session_id: 7, rtt_us: null }, GAMESTREAM),
+      sample(2500, { session_id: 7, rtt_us: 1800 }, GAMESTREAM),
+      sample(3000, { session_id: 4 }),
+    ];
+    expect(describeSessions(samples, "native")).toEqual([
+      { id: 4, kind: "native", measuresRtt: false },
+      { id: 7, kind: "gamestream", measuresRtt: true },
+    ]);
+  });
+
+  it("takes the capture's kind for a first session whose stages do not tell, and only for it", () => {
+    const shared = ["capture", "encode"];
+    const samples = [sample(1000, { session_id: 1 }, shared), sample(2000, { session_id: 2 }, shared), sample(3000, { session_id: 3 }, [])];
+    expect(describeSessions(samples, "gamestream").map((s) => s.kind)).toEqual(["gamestream", null, null]);
+    expect(describeSessions(samples, "").map((s) => s.kind)).toEqual([null, null, null]);
+    expect(describeSessions(samples, "warp").map((s) => s.kind)).toEqual([null, null, null]);
+    expect(describeSessions([])).toEqual([]);
   });
 });

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { detailCharts, healthChart, latencyChart, liveCharts, telemetryCharts, type ChartEnv } from "../src/charts/specs";
+import {
+  detailCharts,
+  healthChart,
+  latencyChart,
+  liveChartIds,
+  liveCharts,
+  rttChart,
+  sessionMap,
+  sessionsLabel,
+  telemetryCharts,
+  type ChartEnv,
+} from "../src/charts/specs";
+import { describeSessions } from "../src/data/sessions";
+import { stageColor } from "../src/data/stages";
 import { buildTimeline } from "../src/data/timeline";
 import { translator } from "../src/i18n/messages";
 import { GAMESTREAM, NATIVE, sample, series } from "./fixtures";
@@ -89,5 +102,81 @@ describe("detailCharts / liveCharts", () => {
     const m = latencyChart(buildTimeline(series(1), 20), 0, "p50", de, "d");
     expect(m.title).toBe("Wohin die Zeit geht: Latenz nach Stufe (p50)");
     expect(m.options.series?.at(-1)?.label).toBe("Frame-Budget 20,0 ms");
+  });
+});
+
+describe("GameStream sessions", () => {
+  const gamestream = (t: number, overrides = {}) => sample(t, { rtt_us: 2500, ...overrides }, GAMESTREAM);
+
+  it("stacks the GameStream stage set in its pipeline order, each in its own colour", () => {
+    const tl = buildTimeline([gamestream(1000), gamestream(2000)], 1000 / 60);
+    const m = latencyChart(tl, 0, "p50", env, "d");
+    const labels = (m.options.series ?? []).map((s) => s.label);
+    expect(labels).toEqual(["t", "capture", "encode", "handoff", "packetize", "send", "host total", "frame budget 16.7 ms"]);
+    const strokes = (m.options.series ?? []).slice(1, 6).map((s) => s.stroke);
+    expect(strokes).toEqual(GAMESTREAM.map((name) => stageColor(name, "light")));
+    expect(new Set(strokes).size).toBe(5);
+  });
+
+  it("draws RTT in ms per session and names the sessions that did not measure it", () => {
+    const samples = [
+      sample(1000, { session_id: 1 }),
+      gamestream(1500, { session_id: 2 }),
+      sample(3000, { session_id: 1 }),
+      gamestream(3500, { session_id: 2, rtt_us: null }),
+      gamestream(4500, { session_id: 2, rtt_us: 4000 }),
+    ];
+    const tl = buildTimeline(samples);
+    const sessions = sessionMap(describeSessions(samples, "native"));
+    const m = rttChart(tl, env, "d", sessions);
+    expect(m.empty).toBe(false);
+    expect(m.title).toBe("Network round-trip time (RTT)");
+    expect((m.options.series ?? []).map((s) => s.label)).toEqual(["t", "RTT · session 2 (gamestream)"]);
+    // Lane 1 (session 2): 2.5 ms, a gap where it was not measured (never 0), then 4 ms.
+    expect([...m.data[1]].filter((v) => v !== undefined)).toEqual([2.5, null, 4]);
+    expect(m.notes).toEqual(["Not measured for session 1 (native)"]);
+  });
+
+  it("leaves the RTT chart out when no session measured it", () => {
+    const tl = buildTimeline(series(3));
+    expect(rttChart(tl, env, "d").empty).toBe(true);
+    expect(detailCharts(tl, "p50", env).map((c) => c.id)).not.toContain("detail-rtt");
+    expect(liveCharts(tl, env).map((c) => c.id)).toEqual(liveChartIds(tl));
+  });
+
+  it("shows RTT in the detail and live views once measured", () => {
+    const tl = buildTimeline([gamestream(1000), gamestream(2000)]);
+    const ids = detailCharts(tl, "p50", env).map((c) => c.id);
+    expect(ids.slice(0, 3)).toEqual(["detail-latency-0", "detail-throughput", "detail-rtt"]);
+    expect(liveChartIds(tl)).toEqual(["live-latency-0", "live-throughput", "live-rtt"]);
+    expect(liveCharts(tl, env).map((c) => c.id)).toEqual(liveChartIds(tl));
+  });
+
+  it("labels lanes with each session's path when the paths differ", () => {
+    const samples = [sample(1000, { session_id: 1 }), gamestream(9000, { session_id: 2 })];
+    const tl = buildTimeline(samples);
+    const sessions = sessionMap(describeSessions(samples, "native"));
+    // One lane (one session after the other), but two paths: the title says which.
+    expect(latencyChart(tl, 0, "p50", env, "d", sessions).title).toBe(
+      "Where the time goes: latency by stage (p50) · sessions 1 (native), 2 (gamestream)",
+    );
+    // One path only: no suffix for a single lane, as before.
+    const native = buildTimeline(series(2));
+    expect(latencyChart(native, 0, "p50", env, "d", sessionMap(describeSessions(series(2), "native"))).title).toBe(
+      "Where the time goes: latency by stage (p50)",
+    );
+  });
+
+  it("says a lane's shared path once, and nothing for unknown paths", () => {
+    const t = translator("en");
+    const sessions = sessionMap([
+      { id: 1, kind: "native", measuresRtt: false },
+      { id: 3, kind: "native", measuresRtt: false },
+      { id: 4, kind: null, measuresRtt: false },
+    ]);
+    expect(sessionsLabel([1, 3], t, sessions)).toBe("sessions 1, 3 (native)");
+    expect(sessionsLabel([4], t, sessions)).toBe("session 4");
+    expect(sessionsLabel([1, 4], t, sessions)).toBe("sessions 1 (native), 4");
+    expect(sessionsLabel([1, 3], translator("de"), sessions)).toBe("Sitzungen 1, 3 (native)");
   });
 });

@@ -6,9 +6,10 @@ import { StaticI18n } from "../src/i18n/I18nProvider";
 import type { Locale } from "../src/i18n/messages";
 import { CaptureControlView } from "../src/views/CaptureControlView";
 import { CompareView } from "../src/views/CompareView";
+import { PairedClientsView, PairingView, type PinForm } from "../src/views/DevicesView";
 import { RecordingDetailView } from "../src/views/RecordingDetailView";
 import { RecordingsTableView } from "../src/views/RecordingsTableView";
-import { capture, meta, sample, series } from "./fixtures";
+import { capture, GAMESTREAM, meta, sample, series } from "./fixtures";
 import type { ReactNode } from "react";
 
 const render = (node: ReactNode, locale: Locale = "en") =>
@@ -118,5 +119,127 @@ describe("CompareView", () => {
     expect(html).toContain("A (baseline)");
     expect(html).toContain('data-verdict="worse"');
     expect(html).toContain("+100.0 %");
+  });
+});
+
+describe("PairingView", () => {
+  const form: PinForm = { pin: "", name: "", busy: false, error: null };
+  const on = { enabled: true, http_port: 47989, https_port: 47984, waiting: false, client_name: null };
+  const handlers = { onPinChange: noop, onNameChange: noop, onSubmit: noop };
+
+  it("shows GameStream's ports and no PIN box while no client waits", () => {
+    const html = render(<PairingView status={on} error={null} form={form} outcome={null} {...handlers} />);
+    expect(html).toContain("badge-gamestream");
+    expect(html).toContain(">47989<");
+    expect(html).toContain(">47984<");
+    expect(html).not.toContain("Enter the PIN");
+    expect(html).not.toContain("<form");
+    expect(html).toContain("A PIN box appears here while Moonlight shows its PIN");
+  });
+
+  it("shows the PIN box with the waiting client's name while it waits", () => {
+    const waiting = { ...on, waiting: true, client_name: "Moonlight 0123456789ABCDEF" };
+    const html = render(<PairingView status={waiting} error={null} form={{ ...form, pin: "12" }} outcome={null} {...handlers} />);
+    expect(html).toContain("Enter the PIN");
+    expect(html).toContain("“Moonlight 0123456789ABCDEF” wants to pair");
+    expect(html).toContain('placeholder="Moonlight 0123456789ABCDEF"');
+    expect(html).toContain('inputMode="numeric"');
+    expect(html).toContain('value="12"');
+    expect(html).toContain(">Pair<");
+  });
+
+  it("shows the host's answer to a refused PIN, even once the box is gone", () => {
+    const error = "The host answered 409: no Moonlight client is waiting for a PIN";
+    const html = render(<PairingView status={on} error={null} form={{ ...form, error }} outcome={null} {...handlers} />);
+    expect(html).toContain('role="alert"');
+    expect(html).toContain(error);
+  });
+
+  it("says how the pairing went", () => {
+    const sent = render(<PairingView status={on} error={null} form={form} outcome={{ kind: "sent", client: "Moonlight X" }} {...handlers} />);
+    expect(sent).toContain("The PIN went to “Moonlight X”");
+    const paired = render(<PairingView status={on} error={null} form={form} outcome={{ kind: "paired", name: "TV", id: "ab" }} {...handlers} />);
+    expect(paired).toContain("Paired “TV”");
+    const late = render(<PairingView status={on} error={null} form={form} outcome={{ kind: "timeout", client: "Moonlight X" }} {...handlers} />);
+    expect(late).toContain("did not finish pairing");
+  });
+
+  it("says when GameStream is off, in German too", () => {
+    const off = { enabled: false, http_port: null, https_port: null, waiting: false, client_name: null };
+    const html = render(<PairingView status={off} error={null} form={form} outcome={null} {...handlers} />, "de");
+    expect(html).toContain("GameStream ist auf diesem Host aus");
+    expect(html).toContain(">Aus<");
+    expect(html).not.toContain("HTTP-Port");
+  });
+});
+
+describe("PairedClientsView", () => {
+  const props = {
+    error: null,
+    confirmUnpair: null,
+    busy: new Set<string>(),
+    onRefresh: noop,
+    onAskUnpair: noop,
+    onCancelUnpair: noop,
+    onUnpair: noop,
+  };
+  const tv = { id: "0123456789ab".padEnd(64, "f"), name: "Living-room <TV>", paired_unix_ms: Date.UTC(2026, 5, 26, 20, 14, 3) };
+
+  it("lists each client with its name, pairing date and short id", () => {
+    const html = render(<PairedClientsView {...props} clients={[tv]} />);
+    expect(html).toContain("Living-room &lt;TV&gt;");
+    expect(html).toContain("26 Jun 2026");
+    expect(html).toContain(">0123456789ab</code>");
+    expect(html).toContain('aria-label="Unpair Living-room &lt;TV&gt;"');
+  });
+
+  it("asks before unpairing", () => {
+    const html = render(<PairedClientsView {...props} clients={[tv]} confirmUnpair={tv.id} />);
+    expect(html).toContain("It has to pair again to stream.");
+    expect(html).toContain(">Cancel<");
+  });
+
+  it("says when nothing is paired, in German too", () => {
+    expect(render(<PairedClientsView {...props} clients={[]} />)).toContain("No paired devices yet.");
+    expect(render(<PairedClientsView {...props} clients={[]} />, "de")).toContain("Noch keine gekoppelten Geräte.");
+  });
+});
+
+describe("session paths in the Performance views", () => {
+  it("shows each session's path in the recording detail", () => {
+    const samples = [
+      sample(1000, { session_id: 1 }),
+      sample(1500, { session_id: 2, rtt_us: 2100 }, GAMESTREAM),
+      sample(3000, { session_id: 1 }),
+      sample(3500, { session_id: 2, rtt_us: 2300 }, GAMESTREAM),
+    ];
+    const html = render(<RecordingDetailView capture={capture(samples, { kind: "native", sessions: 2 })} mode="p50" scheme="light" onModeChange={noop} />);
+    expect(html).toContain("badge-native");
+    expect(html).toContain("badge-gamestream");
+    expect(html).toMatch(/data-session-id="1"><span>session 1<\/span> <span class="badge badge-native">native/);
+    expect(html).toMatch(/data-session-id="2"><span>session 2<\/span> <span class="badge badge-gamestream">gamestream/);
+    expect(html).toContain("latency by stage (p50) · session 2 (gamestream)");
+    expect(html).toContain("Network round-trip time (RTT)");
+    expect(html).toContain("Not measured for session 1 (native)");
+  });
+
+  it("names the sessions of a listed recording that had several", () => {
+    const html = render(
+      <RecordingsTableView
+        recordings={[meta({ id: "a", sessions: 3 }), meta({ id: "b", sessions: 1 })]}
+        error={null}
+        selected={[]}
+        confirmDelete={null}
+        busy={new Set()}
+        onRefresh={noop}
+        onToggleSelect={noop}
+        onCompare={noop}
+        onDownload={noop}
+        onAskDelete={noop}
+        onCancelDelete={noop}
+        onDelete={noop}
+      />,
+    );
+    expect(html.match(/3 sessions/g)).toHaveLength(1);
   });
 });

@@ -8,12 +8,15 @@ capture fills with real samples (one per 2 s window).
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from mgmt.models import (
     GAMESTREAM_STAGES,
@@ -29,6 +32,7 @@ from tests.support.serve import Serve
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = Path(os.environ.get("PUNKTFUNK_CONSOLE_DIST", ROOT / "console" / "dist"))
 ARTIFACTS = ROOT / "test-artifacts" / "console"
+MOONLIGHT_CLIENT = ROOT / "scripts" / "moonlight_client.py"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,15 +44,14 @@ CHROMIUM_ARGS = [
 
 
 class Host(Serve):
-    """`punktfunk serve --demo` serving the built console, with a small demo mode."""
+    """`punktfunk serve --demo` serving the built console, with a small demo mode; with
+    `demo=False` no demo client streams (nor pairs itself)."""
 
-    def __init__(self, work: Path, console_dir: Path) -> None:
+    def __init__(self, work: Path, console_dir: Path, *, demo: bool = True) -> None:
         self.captures_dir = work / "captures"
         super().__init__(
             work / "config",
-            "--demo",
-            "--demo-mode",
-            "640x360@30",
+            *(("--demo", "--demo-mode", "640x360@30") if demo else ()),
             "--captures-dir",
             str(self.captures_dir),
             "--console-dir",
@@ -69,6 +72,66 @@ class Host(Serve):
 
     def tail(self, lines: int = 30) -> str:
         return "".join(self.stderr_lines[-lines:])
+
+    def gamestream_status(self) -> dict[str, Any]:
+        response = self.api("GET", "/gamestream/status")
+        assert response.status_code == 200, response.text
+        status: dict[str, Any] = response.json()
+        return status
+
+    def paired_clients(self) -> list[dict[str, Any]]:
+        response = self.api("GET", "/gamestream/clients")
+        assert response.status_code == 200, response.text
+        clients: list[dict[str, Any]] = response.json()
+        return clients
+
+
+class Moonlight:
+    """A real Moonlight client (moonlight-python in scripts/moonlight_client.py, its own
+    process) asking `host` to pair with `pin`; once constructed, the host waits for the PIN."""
+
+    def __init__(self, host: Host, config: Path, pin: str, timeout_s: float = 30.0) -> None:
+        status = host.gamestream_status()
+        assert status["enabled"], status
+        assert not status["waiting"], status
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(MOONLIGHT_CLIENT),
+                "127.0.0.1",
+                "--port",
+                str(status["http_port"]),
+                "--config",
+                str(config),
+                "--pin",
+                pin,
+                "--pair-only",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not host.gamestream_status()["waiting"]:
+                if self.proc.poll() is not None:
+                    _, err = self.proc.communicate()
+                    raise AssertionError(f"the Moonlight client exited early: {err}")
+                assert time.monotonic() < deadline, "the host never saw the client's request"
+                time.sleep(0.05)
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self, timeout_s: float = 30.0) -> tuple[int, str]:
+        """The client's exit code and stderr once it has finished pairing (or failed)."""
+        _, err = self.proc.communicate(timeout=timeout_s)
+        return self.proc.returncode, err
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # -- recordings written like the recorder writes them -----------------------------------
@@ -137,6 +200,20 @@ def mixed_sessions() -> list[StatsSample]:
     return sorted(out, key=lambda s: s.t_ms)
 
 
+def native_and_gamestream() -> list[StatsSample]:
+    """Session 1 (native, no RTT) and session 2 (gamestream, RTT measured but for one
+    window) at the same time."""
+    out = [synthetic_sample(i, 1, t_ms=i * 2000) for i in range(8)]
+    out += [
+        msgspec.structs.replace(
+            synthetic_sample(i, 2, stages=GAMESTREAM_STAGES, t_ms=i * 1000 + 500),
+            rtt_us=None if i == 6 else 1500.0 + 150 * (i % 4),
+        )
+        for i in range(14)
+    ]
+    return sorted(out, key=lambda s: s.t_ms)
+
+
 def decode_capture(data: bytes) -> Capture:
     return msgspec.json.decode(data, type=Capture)
 
@@ -165,6 +242,14 @@ CHART_IDS_JS = """
   .filter((f) => f.querySelector("canvas"))
   .map((f) => f.dataset.chart)
 """
+
+
+def sign_in(page: Page, host: Host, *, label: str = "API token", button: str = "Sign in") -> None:
+    page.goto(host.url + "/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_label(label).fill(host.token)
+    page.get_by_role("button", name=button).click()
+    expect(page).to_have_url(host.url + "/")
 
 
 def new_context(browser: Browser, **options: object) -> BrowserContext:

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.console.support import new_context
 from tests.console.support import (
     CHART_IDS_JS,
     COLORED_PIXELS_JS,
     Host,
     mixed_sessions,
+    native_and_gamestream,
+    new_context,
+    sign_in,
     write_recording,
 )
 
@@ -31,14 +33,6 @@ pytestmark = pytest.mark.browser
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def sign_in(page: Page, host: Host, *, label: str = "API token", button: str = "Sign in") -> None:
-    page.goto(host.url + "/")
-    expect(page).to_have_url(re.compile(r"/login$"))
-    page.get_by_label(label).fill(host.token)
-    page.get_by_role("button", name=button).click()
-    expect(page).to_have_url(host.url + "/")
 
 
 def colored_pixels(page: Page, chart_id: str) -> int:
@@ -326,6 +320,40 @@ def test_truncated_recording_with_concurrent_and_following_sessions(
         "Not measured on this path: packets dropped, FEC recovered"
     )
     page.screenshot(path=artifacts / "truncated-sessions.png", full_page=True)
+
+
+def test_each_session_shows_its_path_and_gamestream_draws_rtt(
+    page: Page, host: Host, artifacts: Path
+) -> None:
+    recording_id = "2026-01-03T04-05-06Z_1280x720"
+    write_recording(host.captures_dir, recording_id, native_and_gamestream())
+    sign_in(page, host)
+    expect(row(page, recording_id)).to_contain_text("2 sessions")
+    row(page, recording_id).get_by_role("link", name=re.compile("^View")).click()
+    page.wait_for_function("() => (window.__pfPerf?.detailDrawn.length ?? 0) > 0")
+
+    paths = page.get_by_role("list", name="Path of each session")
+    expect(paths.locator('[data-session-id="1"]')).to_have_text("session 1 native")
+    expect(paths.locator('[data-session-id="2"]')).to_have_text("session 2 gamestream")
+    head = page.locator(".detail .card-head")
+    expect(head.locator(".badge-native")).to_have_text("native")
+    expect(head.locator(".badge-gamestream")).to_have_text("gamestream")
+    expect(page.get_by_text("latency by stage (p50) · session 2 (gamestream)")).to_be_visible()
+    # The GameStream lane stacks its own stages, packetize included.
+    legend = page.locator('[data-chart="detail-latency-1"] .u-legend')
+    expect(legend).to_contain_text("packetize")
+    expect(page.locator('[data-chart="detail-latency-0"] .u-legend')).to_contain_text("submit")
+
+    rtt = page.locator('[data-chart="detail-rtt"]')
+    expect(rtt).to_contain_text("Network round-trip time (RTT)")
+    expect(rtt.get_by_test_id("chart-note")).to_have_text("Not measured for session 1 (native)")
+    assert colored_pixels(page, "detail-rtt") > 50
+    for chart in ("detail-latency-0", "detail-latency-1"):
+        assert colored_pixels(page, chart) > 500, chart
+    rtt.locator(".u-over").hover()
+    shown = rtt.locator(".u-legend .u-series", has_text="RTT").locator(".u-value").inner_text()
+    assert re.fullmatch(r"(1\.[56789]0|—) ms|—", shown), shown
+    page.screenshot(path=artifacts / "gamestream-sessions.png", full_page=True)
 
 
 # -- language, keyboard, narrow and dark --------------------------------------------------------

@@ -7,7 +7,7 @@ import createClient, { type Middleware } from "openapi-fetch";
 import { recordingUrl, takeBootResult, takeSettledBoot, type EarlyResponse } from "../app/bootPrefetch";
 import { exportFilename } from "../data/download";
 import type { paths } from "./schema.gen";
-import type { Capture, CaptureMeta, ExportFormat, StatsStatus } from "./types";
+import type { Capture, CaptureMeta, ExportFormat, GameStreamClient, GameStreamStatus, StatsStatus } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -51,6 +51,13 @@ export interface Api {
   loaded(id: string): Capture | undefined;
   exportFile(id: string, format: ExportFormat): Promise<DownloadedFile>;
   remove(id: string): Promise<void>;
+  /** GameStream on/off, its ports, and whether a Moonlight client waits for its PIN. */
+  gamestreamStatus(): Promise<GameStreamStatus>;
+  /** Hand the PIN to the waiting client (an empty name keeps the client's own). */
+  submitPin(pin: string, name: string): Promise<void>;
+  /** Paired Moonlight clients, oldest pairing first. */
+  pairedClients(): Promise<GameStreamClient[]>;
+  unpair(id: string): Promise<void>;
 }
 
 export interface ApiOptions {
@@ -183,6 +190,18 @@ export function createApi(options: ApiOptions): Api {
     },
     async remove(id) {
       await call(() => client.DELETE("/api/v1/stats/recordings/{id}", { params: { path: { id } } }));
+    },
+    async gamestreamStatus() {
+      return required((await call(() => client.GET("/api/v1/gamestream/status"))).data, "GameStream status");
+    },
+    async submitPin(pin, name) {
+      await call(() => client.POST("/api/v1/gamestream/pin", { body: { pin, name } }));
+    },
+    async pairedClients() {
+      return required((await call(() => client.GET("/api/v1/gamestream/clients"))).data, "paired clients");
+    },
+    async unpair(id) {
+      await call(() => client.DELETE("/api/v1/gamestream/clients/{id}", { params: { path: { id } } }));
     },
   };
 }

@@ -127,6 +127,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gamestream/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GameStream status
+         * @description Answers 200 also while GameStream is off (`enabled` false, ports null).
+         */
+        get: operations["gamestream_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gamestream/pin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enter the PIN a Moonlight client shows
+         * @description A wrong PIN is not detected here: the pairing fails on the client and nothing is stored. The paired client is listed by gamestream_clients once the client has finished.
+         */
+        post: operations["gamestream_pin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gamestream/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Paired Moonlight clients */
+        get: operations["gamestream_clients"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gamestream/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unpair a Moonlight client */
+        delete: operations["gamestream_client_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -190,6 +264,36 @@ export interface components {
         ErrorEnvelope: {
             error: components["schemas"]["ErrorBody"];
         };
+        /** GameStreamClient */
+        GameStreamClient: {
+            /** @description SHA-256 of the client certificate (DER), lowercase hex */
+            id: string;
+            name: string;
+            paired_unix_ms: number;
+        };
+        /** GameStreamStatus */
+        GameStreamStatus: {
+            /** @description the GameStream host is running */
+            enabled: boolean;
+            /** @description nvhttp HTTP port; null when off */
+            http_port: number | null;
+            /** @description nvhttp HTTPS port; null when off */
+            https_port: number | null;
+            /** @description a Moonlight client waits for its PIN */
+            waiting: boolean;
+            /** @description the waiting client's default name; null if none waits */
+            client_name: string | null;
+        };
+        /** PinSubmission */
+        PinSubmission: {
+            /** @description the 4 digits the Moonlight client shows */
+            pin: string;
+            /**
+             * @description name to pair the client under; empty: the client's default name
+             * @default
+             */
+            name: string;
+        };
         /**
          * StageTiming
          * @description One pipeline stage's latency over a window.
@@ -248,6 +352,26 @@ export interface components {
              * @default null
              */
             rtt_us: number | null;
+            /**
+             * @description audio packets sent in this window
+             * @default null
+             */
+            audio_packets: number | null;
+            /**
+             * @description Opus encode time per packet, p50
+             * @default null
+             */
+            audio_encode_p50_us: number | null;
+            /**
+             * @description Opus encode time per packet, p99
+             * @default null
+             */
+            audio_encode_p99_us: number | null;
+            /**
+             * @description input events received from the client in this window
+             * @default null
+             */
+            input_events: number | null;
             /** @default null */
             capture_cpu_pct: number | null;
             /** @default null */
@@ -683,6 +807,223 @@ export interface operations {
                 };
             };
             /** @description the recording file is unreadable or corrupt (the message names the file) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    gamestream_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description whether GameStream is on, its ports, and whether a Moonlight client waits for its PIN (poll it while an operator pairs a client) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GameStreamStatus"];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description internal error (the message says what failed) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    gamestream_pin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinSubmission"];
+            };
+        };
+        responses: {
+            /** @description the PIN went to the waiting client, which now finishes the pairing */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the PIN is not 4 digits, the name is too long or has a control character, or the body is not the JSON object described (`invalid_parameter`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no Moonlight client waits for a PIN (`no_client_waiting`: start pairing on the client first), or GameStream is off (`gamestream_disabled`): turn it on in the settings, restart serve */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the body is over 4096 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description internal error (the message says what failed) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    gamestream_clients: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every paired client, oldest pairing first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GameStreamClient"][];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description GameStream is off (`gamestream_disabled`): turn it on in the settings, restart serve */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description internal error (the message says what failed) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    gamestream_client_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the client's id (certificate fingerprint), as gamestream_clients lists it */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description unpaired: its next HTTPS request gets 401 and a running stream ends */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no paired client with this id (`client_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description GameStream is off (`gamestream_disabled`): turn it on in the settings, restart serve */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the paired-clients file could not be written; nothing changed (`gamestream_store_failed`) */
             500: {
                 headers: {
                     [name: string]: unknown;

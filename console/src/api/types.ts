@@ -9,4 +9,6 @@ export type StatsSample = Schemas["StatsSample"];
 export type StageTiming = Schemas["StageTiming"];
 export type StatsStatus = Schemas["StatsStatus"];
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];
+export type GameStreamStatus = Schemas["GameStreamStatus"];
+export type GameStreamClient = Schemas["GameStreamClient"];
 export type ExportFormat = "json" | "csv";

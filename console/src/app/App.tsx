@@ -3,7 +3,7 @@ import { useCallback, useEffect } from "react";
 import type { ApiError } from "../api/client";
 import { useI18n, I18nProvider } from "../i18n/I18nProvider";
 import { LOCALES, type Locale } from "../i18n/messages";
-import { CompareRoute, LoginRoute, NotFoundRoute, PerformanceRoute, RecordingRoute } from "../routes/routes";
+import { CompareRoute, DevicesRoute, LoginRoute, NotFoundRoute, PerformanceRoute, RecordingRoute } from "../routes/routes";
 import { AuthProvider, useAuth } from "./auth";
 import { Link, navigate, useRoute, type Route } from "./router";
 
@@ -15,16 +15,44 @@ function PerformanceIcon() {
   );
 }
 
-function Header() {
+function DevicesIcon() {
+  return (
+    <svg className="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">
+      <path d="M3 5h18v11H3zm2 2v7h14V7zM8 18h8v2H8z" fill="currentColor" />
+    </svg>
+  );
+}
+
+/** Which navigation entry a route belongs to. */
+function section(route: Route): "performance" | "devices" | null {
+  switch (route.name) {
+    case "performance":
+    case "recording":
+    case "compare":
+      return "performance";
+    case "devices":
+      return "devices";
+    case "login":
+    case "notFound":
+      return null;
+  }
+}
+
+function Header({ route }: { route: Route }) {
   const { t, locale, setLocale } = useI18n();
   const { api, signOut } = useAuth();
+  const current = section(route);
   return (
     <header className="app-header">
       <span className="brand">punktfunk</span>
       <nav aria-label={t("nav.label")}>
-        <Link to={{ name: "performance" }} className="nav-item">
+        <Link to={{ name: "performance" }} className="nav-item" current={current === "performance"}>
           <PerformanceIcon />
           <span>{t("nav.performance")}</span>
+        </Link>
+        <Link to={{ name: "devices" }} className="nav-item" current={current === "devices"}>
+          <DevicesIcon />
+          <span>{t("nav.devices")}</span>
         </Link>
       </nav>
       <div className="header-tools">
@@ -58,6 +86,8 @@ function RouteView({ route }: { route: Route }) {
   switch (route.name) {
     case "performance":
       return <PerformanceRoute />;
+    case "devices":
+      return <DevicesRoute />;
     case "recording":
       return <RecordingRoute key={route.id} id={route.id} />;
     case "compare":
@@ -73,7 +103,7 @@ function Signed() {
   const unauthorized = useCallback((e: ApiError) => t("login.expired", { message: e.message }), [t]);
   return (
     <AuthProvider unauthorizedMessage={unauthorized}>
-      <Header />
+      <Header route={route} />
       <main id="main">
         <RouteView route={route} />
       </main>

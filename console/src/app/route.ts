@@ -2,6 +2,7 @@
 
 export type Route =
   | { name: "performance" }
+  | { name: "devices" }
   | { name: "login" }
   | { name: "recording"; id: string }
   | { name: "compare"; ids: string[] }
@@ -10,6 +11,7 @@ export type Route =
 export function parseRoute(pathname: string, search: string): Route {
   const path = pathname.replace(/\/+$/, "") || "/";
   if (path === "/" || path === "/performance") return { name: "performance" };
+  if (path === "/devices") return { name: "devices" };
   if (path === "/login") return { name: "login" };
   const rec = /^\/recordings\/([^/]+)$/.exec(path);
   if (rec !== null) {
@@ -30,6 +32,8 @@ export function routeHref(route: Route): string {
   switch (route.name) {
     case "performance":
       return "/";
+    case "devices":
+      return "/devices";
     case "login":
       return "/login";
     case "recording":

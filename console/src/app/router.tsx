@@ -1,5 +1,5 @@
 /**
- * A minimal history router: four routes don't justify a routing library. mgmt answers
+ * A minimal history router: five routes don't justify a routing library. mgmt answers
  * every extension-less path with index.html, so deep links and reloads work.
  * The routes themselves (parse, href) live in route.ts, free of React, for boot.ts.
  */
@@ -31,7 +31,20 @@ export function useRoute(): Route {
   return route;
 }
 
-export function Link({ to, children, className, label }: { to: Route; children: ReactNode; className?: string; label?: string }) {
+export function Link({
+  to,
+  children,
+  className,
+  label,
+  current,
+}: {
+  to: Route;
+  children: ReactNode;
+  className?: string;
+  label?: string;
+  /** This link leads to the page being shown (a navigation entry). */
+  current?: boolean;
+}) {
   const href = routeHref(to);
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
     if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
@@ -39,7 +52,7 @@ export function Link({ to, children, className, label }: { to: Route; children: 
     navigate(href);
   };
   return (
-    <a href={href} onClick={onClick} className={className} aria-label={label}>
+    <a href={href} onClick={onClick} className={className} aria-label={label} aria-current={current === true ? "page" : undefined}>
       {children}
     </a>
   );

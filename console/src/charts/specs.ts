@@ -7,6 +7,7 @@
  */
 import type uPlot from "uplot";
 import { formatElapsed } from "../data/format";
+import type { SessionInfo } from "../data/sessions";
 import { stageColor, type ColorScheme } from "../data/stages";
 import type { Column, Percentile, SeriesKey, Timeline } from "../data/timeline";
 import type { MessageKey, Translate } from "../i18n/messages";
@@ -149,18 +150,53 @@ function buildModel(
   };
 }
 
-export function sessionsLabel(sessions: readonly number[], t: Translate): string {
-  const ids = sessions.join(", ");
-  return sessions.length === 1 ? t("chart.session", { ids }) : t("chart.sessions", { ids });
+/**
+ * What the charts know of each session beyond its samples: its path (native, gamestream)
+ * and whether its RTT was measured (data/sessions.ts, `describeSessions`).
+ */
+export type Sessions = ReadonlyMap<number, SessionInfo>;
+const NO_SESSIONS: Sessions = new Map();
+
+export function sessionMap(sessions: readonly SessionInfo[]): Sessions {
+  return new Map(sessions.map((s) => [s.id, s]));
 }
 
-function laneSuffix(tl: Timeline, lane: number, t: Translate): string {
-  if (tl.lanes.length <= 1) return "";
-  return ` · ${sessionsLabel(tl.lanes[lane].sessions, t)}`;
+/**
+ * "session 2", "sessions 1, 3"; with their paths when known: "session 2 (gamestream)",
+ * "sessions 1, 3 (native)", "sessions 1 (native), 3 (gamestream)".
+ */
+export function sessionsLabel(ids: readonly number[], t: Translate, sessions: Sessions = NO_SESSIONS): string {
+  const kinds = ids.map((id) => sessions.get(id)?.kind ?? null);
+  const shared = kinds.every((k) => k === kinds[0]) ? kinds[0] : undefined;
+  const list =
+    shared === undefined
+      ? ids.map((id, i) => (kinds[i] === null ? String(id) : `${id} (${kinds[i]})`)).join(", ")
+      : ids.join(", ") + (shared === null || shared === undefined ? "" : ` (${shared})`);
+  return ids.length === 1 ? t("chart.session", { ids: list }) : t("chart.sessions", { ids: list });
+}
+
+/** Whether the capture's sessions took more than one path. */
+function mixedPaths(sessions: Sessions): boolean {
+  const kinds = new Set<string | null>();
+  for (const s of sessions.values()) kinds.add(s.kind);
+  return kinds.size > 1;
+}
+
+/** Which sessions a lane's series are: said when there are several lanes or paths. */
+function laneSuffix(tl: Timeline, lane: number, t: Translate, sessions: Sessions): string {
+  if (tl.lanes.length <= 1 && !mixedPaths(sessions)) return "";
+  return ` · ${sessionsLabel(tl.lanes[lane].sessions, t, sessions)}`;
 }
 
 /** The stage breakdown of one lane as a stacked area, plus host total, decode and budget. */
-export function latencyChart(tl: Timeline, laneIndex: number, mode: Percentile, env: ChartEnv, idPrefix: string): ChartModel {
+export function latencyChart(
+  tl: Timeline,
+  laneIndex: number,
+  mode: Percentile,
+  env: ChartEnv,
+  idPrefix: string,
+  sessions: Sessions = NO_SESSIONS,
+): ChartModel {
   const { t } = env;
   const theme = THEMES[env.scheme];
   const lane = tl.lanes[laneIndex];
@@ -201,7 +237,7 @@ export function latencyChart(tl: Timeline, laneIndex: number, mode: Percentile, 
   }
   const notes: string[] = [];
   if (lane.stages.length === 0) notes.push(t("chart.noStages"));
-  const title = t(mode === "p50" ? "chart.latencyP50" : "chart.latencyP99") + laneSuffix(tl, laneIndex, t);
+  const title = t(mode === "p50" ? "chart.latencyP50" : "chart.latencyP99") + laneSuffix(tl, laneIndex, t, sessions);
   return buildModel(`${idPrefix}-latency-${laneIndex}`, title, tl.x, series, [{ scale: "ms", label: "ms", side: "left" }], env, {
     notes,
     bands,
@@ -226,6 +262,7 @@ function lineChart(
   defs: readonly LineDef[],
   axes: readonly { scale: string; label: MessageKey; side: "left" | "right"; integer?: boolean }[],
   reportUnmeasured: boolean,
+  sessions: Sessions = NO_SESSIONS,
 ): ChartModel {
   const { t } = env;
   const theme = THEMES[env.scheme];
@@ -237,7 +274,7 @@ function lineChart(
       measured.add(def.key);
       const color = theme.palette[(d + l * defs.length) % theme.palette.length];
       series.push({
-        label: t(def.label) + laneSuffix(tl, l, t),
+        label: t(def.label) + laneSuffix(tl, l, t, sessions),
         column: lane.cols[def.key],
         stroke: color,
         ...(def.dash !== undefined ? { dash: def.dash } : {}),
@@ -265,7 +302,7 @@ function lineChart(
   );
 }
 
-export function throughputChart(tl: Timeline, env: ChartEnv, idPrefix: string): ChartModel {
+export function throughputChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions: Sessions = NO_SESSIONS): ChartModel {
   return lineChart(
     tl,
     env,
@@ -282,10 +319,11 @@ export function throughputChart(tl: Timeline, env: ChartEnv, idPrefix: string): 
       { scale: "mbps", label: "axis.mbps", side: "right" },
     ],
     false,
+    sessions,
   );
 }
 
-export function healthChart(tl: Timeline, env: ChartEnv, idPrefix: string): ChartModel {
+export function healthChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions: Sessions = NO_SESSIONS): ChartModel {
   return lineChart(
     tl,
     env,
@@ -299,11 +337,12 @@ export function healthChart(tl: Timeline, env: ChartEnv, idPrefix: string): Char
     ],
     [{ scale: "n", label: "axis.perWindow", side: "left", integer: true }],
     true,
+    sessions,
   );
 }
 
 /** Host telemetry charts; a chart whose series were never measured is left out entirely. */
-export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string): ChartModel[] {
+export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string, sessions: Sessions = NO_SESSIONS): ChartModel[] {
   const charts = [
     lineChart(
       tl,
@@ -318,6 +357,7 @@ export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string): 
       ],
       [{ scale: "pct", label: "axis.percent", side: "left" }],
       false,
+      sessions,
     ),
     lineChart(
       tl,
@@ -331,6 +371,7 @@ export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string): 
       ],
       [{ scale: "mb", label: "axis.mb", side: "left" }],
       false,
+      sessions,
     ),
     lineChart(
       tl,
@@ -347,6 +388,7 @@ export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string): 
         { scale: "w", label: "axis.watts", side: "right" },
       ],
       false,
+      sessions,
     ),
     lineChart(
       tl,
@@ -362,20 +404,65 @@ export function telemetryCharts(tl: Timeline, env: ChartEnv, idPrefix: string): 
         { scale: "ms", label: "axis.ms", side: "right" },
       ],
       false,
+      sessions,
     ),
   ];
   return charts.filter((c) => !c.empty);
 }
 
-/** Everything the recording detail shows, in order. */
-export function detailCharts(tl: Timeline, mode: Percentile, env: ChartEnv): ChartModel[] {
-  const lanes = tl.lanes.length === 0 ? [] : tl.lanes.map((_, l) => latencyChart(tl, l, mode, env, "detail"));
-  return [...lanes, throughputChart(tl, env, "detail"), healthChart(tl, env, "detail"), ...telemetryCharts(tl, env, "detail")];
+/**
+ * The control channel's round-trip time per lane, in ms (GameStream measures it over
+ * ENet). Only a capture where some session measured it gets this chart; sessions that did
+ * not are named in a note, never drawn as 0.
+ */
+export function rttChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions: Sessions = NO_SESSIONS): ChartModel {
+  const model = lineChart(
+    tl,
+    env,
+    `${idPrefix}-rtt`,
+    "chart.rtt",
+    [{ key: "rtt_ms", label: "series.rtt", scale: "ms", digits: 2, unit: "ms" }],
+    [{ scale: "ms", label: "axis.ms", side: "left" }],
+    false,
+    sessions,
+  );
+  if (model.empty) return model;
+  const unmeasured = [...sessions.values()].filter((s) => !s.measuresRtt).map((s) => s.id);
+  if (unmeasured.length > 0) {
+    model.notes.push(env.t("chart.rttNotMeasured", { sessions: sessionsLabel(unmeasured, env.t, sessions) }));
+  }
+  return model;
 }
 
-/** The live view: the stage breakdown (p50) and throughput. */
-export function liveCharts(tl: Timeline, env: ChartEnv): ChartModel[] {
-  return [...tl.lanes.map((_, l) => latencyChart(tl, l, "p50", env, "live")), throughputChart(tl, env, "live")];
+/** Everything the recording detail shows, in order. */
+export function detailCharts(tl: Timeline, mode: Percentile, env: ChartEnv, sessions: Sessions = NO_SESSIONS): ChartModel[] {
+  const lanes = tl.lanes.length === 0 ? [] : tl.lanes.map((_, l) => latencyChart(tl, l, mode, env, "detail", sessions));
+  const rtt = rttChart(tl, env, "detail", sessions);
+  return [
+    ...lanes,
+    throughputChart(tl, env, "detail", sessions),
+    ...(rtt.empty ? [] : [rtt]),
+    healthChart(tl, env, "detail", sessions),
+    ...telemetryCharts(tl, env, "detail", sessions),
+  ];
+}
+
+/** The live view: the stage breakdown (p50), throughput, and RTT once measured. */
+export function liveCharts(tl: Timeline, env: ChartEnv, sessions: Sessions = NO_SESSIONS): ChartModel[] {
+  const rtt = rttChart(tl, env, "live", sessions);
+  return [
+    ...tl.lanes.map((_, l) => latencyChart(tl, l, "p50", env, "live", sessions)),
+    throughputChart(tl, env, "live", sessions),
+    ...(rtt.empty ? [] : [rtt]),
+  ];
+}
+
+/** The ids `liveCharts` draws for this timeline (what a live update waits for). */
+export function liveChartIds(tl: Timeline): string[] {
+  const ids = tl.lanes.map((_, l) => `live-latency-${l}`);
+  ids.push("live-throughput");
+  if (tl.lanes.some((lane) => lane.present.has("rtt_ms"))) ids.push("live-rtt");
+  return ids;
 }
 
 // -- compare ------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 /**
- * Sessions within one capture. Several sessions can record into one capture, one after
- * the other (a reconnect) or at the same time (two clients). Their samples must never be
- * joined into one line, so each session is put in a *lane*: sessions that overlap in time
- * get different lanes (separate series), sessions that follow each other share a lane
- * with a gap between them. The number of lanes is the most sessions ever running at once.
+ * Sessions within one capture, and the path each took. Several sessions can record into
+ * one capture, one after the other (a reconnect) or at the same time (two clients). Their
+ * samples must never be joined into one line, so each session is put in a *lane*:
+ * sessions that overlap in time get different lanes (separate series), sessions that
+ * follow each other share a lane with a gap between them. The number of lanes is the most
+ * sessions ever running at once.
  */
+import { STAGE_SETS, type PathKind } from "../api/stages.gen";
 
 export interface SessionSpan {
   id: number;
@@ -50,4 +52,70 @@ export function assignLanes(spans: readonly SessionSpan[]): Map<number, number> 
     lanes.set(span.id, lane);
   }
   return lanes;
+}
+
+// -- which path each session took --------------------------------------------------------
+
+/**
+ * The streaming path whose declared stages (STAGE_SETS, from the host) include every one
+ * of `stages`, when exactly one path does; null when none or several could have them.
+ */
+export function pathOfStages(stages: ReadonlySet<string>): PathKind | null {
+  let found: PathKind | null = null;
+  for (const kind of Object.keys(STAGE_SETS) as PathKind[]) {
+    const declared: readonly string[] = STAGE_SETS[kind];
+    let all = true;
+    for (const name of stages) {
+      if (!declared.includes(name)) {
+        all = false;
+        break;
+      }
+    }
+    if (!all) continue;
+    if (found !== null) return null;
+    found = kind;
+  }
+  return found;
+}
+
+export interface SessionInfo {
+  id: number;
+  /** Its streaming path; null when its samples do not tell (e.g. no stage timings). */
+  kind: PathKind | null;
+  /** At least one window has a round-trip time. */
+  measuresRtt: boolean;
+}
+
+function isPathKind(kind: string): kind is PathKind {
+  return Object.hasOwn(STAGE_SETS, kind);
+}
+
+/**
+ * Every session of a capture in first-seen order, with its path and whether its RTT was
+ * measured. A sample does not name its path: the stage names it carries do (each path has
+ * stages the other lacks). The capture's own `kind` names its first session's path, which
+ * settles a first session whose stages alone do not.
+ */
+export function describeSessions(
+  samples: readonly { session_id: number; stages: readonly { name: string }[]; rtt_us?: number | null }[],
+  captureKind = "",
+): SessionInfo[] {
+  const stages = new Map<number, Set<string>>();
+  const rtt = new Map<number, boolean>();
+  for (const s of samples) {
+    let names = stages.get(s.session_id);
+    if (names === undefined) {
+      names = new Set();
+      stages.set(s.session_id, names);
+      rtt.set(s.session_id, false);
+    }
+    for (const st of s.stages) names.add(st.name);
+    if (s.rtt_us !== null && s.rtt_us !== undefined) rtt.set(s.session_id, true);
+  }
+  const first = stages.keys().next();
+  return [...stages].map(([id, names]) => {
+    let kind = names.size > 0 ? pathOfStages(names) : null;
+    if (kind === null && !first.done && id === first.value && isPathKind(captureKind)) kind = captureKind;
+    return { id, kind, measuresRtt: rtt.get(id) ?? false };
+  });
 }

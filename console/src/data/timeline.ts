@@ -41,6 +41,7 @@ export const SERIES = {
   host_p50_ms: { field: "host_p50_us", factor: 1 / 1000 },
   host_p99_ms: { field: "host_p99_us", factor: 1 / 1000 },
   client_decode_ms: { field: "client_decode_us", factor: 1 / 1000 },
+  rtt_ms: { field: "rtt_us", factor: 1 / 1000 },
   capture_cpu_pct: { field: "capture_cpu_pct", factor: 1 },
   send_cpu_pct: { field: "send_cpu_pct", factor: 1 },
   capture_rss_mb: { field: "capture_rss_mb", factor: 1 },

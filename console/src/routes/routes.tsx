@@ -4,6 +4,7 @@ import { Link } from "../app/router";
 import { useI18n } from "../i18n/I18nProvider";
 import { CaptureSection } from "../sections/CaptureSection";
 import { CompareSection } from "../sections/CompareSection";
+import { DevicesSection } from "../sections/DevicesSection";
 import { LoginSection } from "../sections/LoginSection";
 import { RecordingDetailSection } from "../sections/RecordingDetailSection";
 import { RecordingsSection } from "../sections/RecordingsSection";
@@ -17,6 +18,16 @@ export function PerformanceRoute() {
       <h1 className="page-title">{t("nav.performance")}</h1>
       <CaptureSection onSaved={onSaved} />
       <RecordingsSection version={version} />
+    </>
+  );
+}
+
+export function DevicesRoute() {
+  const { t } = useI18n();
+  return (
+    <>
+      <h1 className="page-title">{t("nav.devices")}</h1>
+      <DevicesSection />
     </>
   );
 }

@@ -15,8 +15,9 @@ import { errorMessage } from "../app/errors";
 import { drawBarrier, perf } from "../app/perf";
 import { usePoll } from "../app/usePoll";
 import type { ChartRegistry } from "../charts/UplotChart";
-import { liveCharts, type ChartEnv } from "../charts/specs";
+import { liveChartIds, liveCharts, sessionMap, type ChartEnv } from "../charts/specs";
 import { EMPTY_CURSOR, liveStep, type LiveCursor } from "../data/live";
+import { describeSessions } from "../data/sessions";
 import { frameBudgetMs, TimelineBuilder, type AppendResult } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
 import { CaptureControlView } from "../views/CaptureControlView";
@@ -61,8 +62,7 @@ export function CaptureSection({ onSaved }: { onSaved: (meta: CaptureMeta) => vo
     (start: number, appended: number, result: AppendResult) => {
       const state = live.current;
       if (state === null) return;
-      const ids = [...state.builder.timeline.lanes.keys()].map((l) => `live-latency-${l}`).concat("live-throughput");
-      pendingDraw.current = drawBarrier(ids, (at) => {
+      pendingDraw.current = drawBarrier(liveChartIds(state.builder.timeline), (at) => {
         pendingDraw.current = null;
         perf().liveUpdates.push({ ms: at - start, appended, total: state.builder.count, rebuilt: result === "rebuilt" });
       });
@@ -168,11 +168,14 @@ export function CaptureSection({ onSaved }: { onSaved: (meta: CaptureMeta) => vo
   }, [api, onSaved, poke, resetLive, t]);
 
   const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "live" }), [scheme, t, intl]);
-  const models = useMemo(
-    () => (live.current === null ? [] : liveCharts(live.current.builder.timeline, env)),
+  const captureKind = status?.kind ?? "";
+  const models = useMemo(() => {
+    const state = live.current;
+    if (state === null) return [];
+    const sessions = describeSessions(state.builder.samplesSoFar(), captureKind);
+    return liveCharts(state.builder.timeline, env, sessionMap(sessions));
     // `structure` stands for the builder's timeline identity (kept in a ref).
-    [structure, env],
-  );
+  }, [structure, env, captureKind]);
   const onDrawn = useCallback((id: string) => pendingDraw.current?.(id), []);
 
   return (

@@ -1,8 +1,9 @@
 import { useMemo } from "react";
 import type { Capture, ExportFormat } from "../api/types";
 import { drawBarrier } from "../app/perf";
-import { detailCharts, type ChartEnv } from "../charts/specs";
+import { detailCharts, sessionMap, type ChartEnv } from "../charts/specs";
 import { formatDateTime, formatElapsed, resolutionLabel } from "../data/format";
+import { describeSessions, type SessionInfo } from "../data/sessions";
 import type { ColorScheme } from "../data/stages";
 import { buildTimeline, frameBudgetMs, type Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
@@ -29,13 +30,15 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
     performance.measure("pf:detail-timeline", { start });
     return tl;
   }, [capture.samples, meta.fps]);
+  const sessions = useMemo(() => describeSessions(capture.samples, meta.kind), [capture.samples, meta.kind]);
   const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "detail" }), [scheme, t, intl]);
   const models = useMemo(() => {
     const start = performance.now();
-    const charts = detailCharts(timeline, mode, env);
+    const charts = detailCharts(timeline, mode, env, sessionMap(sessions));
     performance.measure("pf:detail-models", { start });
     return charts;
-  }, [timeline, mode, env]);
+  }, [timeline, mode, env, sessions]);
+  const kinds = pathsOf(sessions, meta.kind);
   const onDrawn = useMemo(() => {
     const drawable = models.filter((m) => !m.empty).map((m) => m.id);
     return drawBarrier(drawable, (at) => onAllChartsDrawn?.({ at, charts: drawable.length }));
@@ -47,7 +50,14 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
       <section className="card">
         <div className="card-head">
           <h1 id="detail-title">{formatDateTime(intl, meta.started_unix_ms)}</h1>
-          <Badge tone={kindTone(meta.kind)}>{meta.kind === "" ? t("recordings.noSession") : meta.kind}</Badge>
+          <span className="badges">
+            {kinds.length === 0 ? <Badge tone="other">{t("recordings.noSession")}</Badge> : null}
+            {kinds.map((kind) => (
+              <Badge key={kind} tone={kindTone(kind)}>
+                {kind}
+              </Badge>
+            ))}
+          </span>
         </div>
         <p className="muted mono">{meta.id}</p>
         <dl className="facts">
@@ -60,6 +70,7 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
           <div><dt>{t("recordings.samples")}</dt><dd>{meta.sample_count.toLocaleString(intl)}</dd></div>
           <div><dt>{t("detail.sessions")}</dt><dd>{timeline.sessionCount}</dd></div>
         </dl>
+        {sessions.length > 1 ? <SessionPaths sessions={sessions} /> : null}
         {meta.truncated ? <Notice tone="warn">{t("detail.truncated", { n: meta.sample_count })}</Notice> : null}
         {empty ? <Notice>{t("detail.empty")}</Notice> : null}
         {timeline.sessionCount > 1 ? (
@@ -96,5 +107,32 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
         </div>
       )}
     </article>
+  );
+}
+
+/** The paths the capture's sessions took, in first-seen order (the capture's kind if none is known). */
+function pathsOf(sessions: readonly SessionInfo[], captureKind: string): string[] {
+  const kinds: string[] = [];
+  for (const s of sessions) if (s.kind !== null && !kinds.includes(s.kind)) kinds.push(s.kind);
+  if (kinds.length === 0 && captureKind !== "") kinds.push(captureKind);
+  return kinds;
+}
+
+/** Shown sessions before the list says "+N more" (a reconnecting client makes many). */
+const LISTED_SESSIONS = 12;
+
+function SessionPaths({ sessions }: { sessions: readonly SessionInfo[] }) {
+  const { t } = useI18n();
+  const shown = sessions.slice(0, LISTED_SESSIONS);
+  return (
+    <ul className="session-paths" aria-label={t("detail.sessionPaths")}>
+      {shown.map((s) => (
+        <li key={s.id} data-session-id={s.id}>
+          <span>{t("chart.session", { ids: s.id })}</span>{" "}
+          <Badge tone={s.kind === null ? "other" : kindTone(s.kind)}>{s.kind ?? "?"}</Badge>
+        </li>
+      ))}
+      {sessions.length > shown.length ? <li className="muted">{t("detail.moreSessions", { n: sessions.length - shown.length })}</li> : null}
+    </ul>
   );
 }

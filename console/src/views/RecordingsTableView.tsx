@@ -82,6 +82,7 @@ export function RecordingsTableView(props: RecordingsTableViewProps) {
                     </td>
                     <td data-label={t("recordings.path")}>
                       <Badge tone={kindTone(r.kind)}>{r.kind === "" ? t("recordings.noSession") : r.kind}</Badge>
+                      {r.sessions > 1 ? <span className="tag">{t("recordings.sessionsTag", { n: r.sessions })}</span> : null}
                     </td>
                     <td data-label={t("recordings.resolution")}>{resolutionLabel(r)}</td>
                     <td data-label={t("recordings.codec")}>{r.codec || "—"}</td>
