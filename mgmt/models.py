@@ -121,6 +121,13 @@ class CaptureMeta(Struct):
     ] = False
     gpu: Annotated[str, Meta(description="GPU name, or empty without an NVIDIA driver")] = ""
     sessions: Annotated[int, Meta(description="sessions that recorded into this capture")] = 0
+    recovered: Annotated[
+        bool,
+        Meta(
+            description="rebuilt on start from the journal of a capture the host could not "
+            "save (a crash, a kill, a power cut); the window in progress then is missing"
+        ),
+    ] = False
 
 
 class Capture(Struct):

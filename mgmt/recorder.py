@@ -7,12 +7,18 @@ in memory (at most `max_samples`; later ones set `truncated`) until `stop()` sav
 through the file store (`mgmt.recordings`) and tells the directory index
 (`mgmt.recordings_index`). Disk I/O is the caller's to keep off the event loop (the API
 runs `stop`, `list`, `load` and `delete` in a worker thread).
+
+Nothing is lost on a crash: every session and sample also goes to the capture's journal
+(`mgmt.journal`, one small append per window) as it arrives, and `stop()` removes the
+journal once the recording is saved. On start the recorder finishes saves a crash
+interrupted and turns each journal left behind into a recording marked `recovered`.
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -24,6 +30,17 @@ import msgspec
 
 from host.config import write_private_file
 from mgmt.errors import RecordingWriteError
+from mgmt.journal import (
+    FSYNC_INTERVAL_S,
+    CaptureJournal,
+    JournalContents,
+    JournalInUseError,
+    JournalUnreadableError,
+    SessionLine,
+    find_journals,
+    open_journal,
+    read_journal,
+)
 from mgmt.models import Capture, CaptureMeta, StatsSample, StatsStatus, json_encoder
 from mgmt.recordings import RecordingStore
 from mgmt.recordings_index import RecordingIndex
@@ -48,6 +65,7 @@ class _Live:
 
     started_ns: int  # time.monotonic_ns() at start
     started_unix_ms: int
+    journal: CaptureJournal | None = None  # None only for a capture rebuilt from one
     samples: list[StatsSample] = field(default_factory=list)
     truncated: bool = False
     refused: int = 0  # invalid samples refused by push_sample
@@ -61,11 +79,13 @@ class _Live:
     client: str = ""
     gpu: str = ""
 
-    def meta(self, recording_id: str) -> CaptureMeta:
+    def meta(self, recording_id: str, *, recovered: bool = False) -> CaptureMeta:
+        # A recovered capture ended, as far as anyone knows, with its last sample.
+        last_t_ms = self.samples[-1].t_ms if self.samples else 0
         return CaptureMeta(
             id=recording_id,
             started_unix_ms=self.started_unix_ms,
-            duration_ms=_monotonic_ms_since(self.started_ns),
+            duration_ms=last_t_ms if recovered else _monotonic_ms_since(self.started_ns),
             kind=self.kind,
             width=self.width,
             height=self.height,
@@ -77,7 +97,33 @@ class _Live:
             truncated=self.truncated,
             gpu=self.gpu,
             sessions=self.sessions,
+            recovered=recovered,
         )
+
+    @classmethod
+    def from_journal(cls, contents: JournalContents, max_samples: int) -> _Live:
+        live = cls(
+            started_ns=0,
+            started_unix_ms=contents.started_unix_ms,
+            samples=contents.samples[:max_samples],
+            truncated=contents.truncated or len(contents.samples) > max_samples,
+            sessions=len(contents.sessions),
+        )
+        if contents.sessions:
+            first = contents.sessions[0]
+            live.kind, live.width, live.height, live.fps = (
+                first.kind,
+                first.width,
+                first.height,
+                first.fps,
+            )
+            live.codec, live.encoder, live.client, live.gpu = (
+                first.codec,
+                first.encoder,
+                first.client,
+                first.gpu,
+            )
+        return live
 
     def id_stem(self) -> str:
         when = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(self.started_unix_ms // 1000))
@@ -91,6 +137,7 @@ class StatsRecorder:
         *,
         max_samples: int = MAX_SAMPLES,
         on_armed_change: Callable[[bool], None] | None = None,
+        fsync_interval_s: float = FSYNC_INTERVAL_S,
     ) -> None:
         self.recordings = RecordingStore(captures_dir)
         self.captures_dir = self.recordings.directory
@@ -103,6 +150,9 @@ class StatsRecorder:
         self._armed = False
         self._capture_seq = 0
         self._last_session_id = 0
+        self._last_started_unix_ms = 0
+        self.fsync_interval_s = fsync_interval_s
+        self.recovered = self._recover()
 
     # -- the capture in progress -------------------------------------------------------
 
@@ -119,8 +169,18 @@ class StatsRecorder:
             if self._live is None:
                 if self._on_armed_change is not None:
                     self._on_armed_change(True)
+                # Never the previous capture's start, so a journal's start names its one
+                # recording (see `_recover`) even for a stop and start within a millisecond.
+                started_unix_ms = time.time_ns() // 1_000_000
+                if started_unix_ms == self._last_started_unix_ms:
+                    started_unix_ms += 1
+                self._last_started_unix_ms = started_unix_ms
                 self._live = _Live(
-                    started_ns=time.monotonic_ns(), started_unix_ms=time.time_ns() // 1_000_000
+                    started_ns=time.monotonic_ns(),
+                    started_unix_ms=started_unix_ms,
+                    journal=CaptureJournal(
+                        self.captures_dir, started_unix_ms, fsync_interval_s=self.fsync_interval_s
+                    ),
                 )
                 self._armed = True
                 self._capture_seq += 1
@@ -147,6 +207,10 @@ class StatsRecorder:
                     live.kind, live.width, live.height, live.fps = kind, width, height, fps
                     live.codec, live.encoder, live.client, live.gpu = codec, encoder, client, gpu
                 live.sessions += 1
+                if live.journal is not None:
+                    live.journal.session(
+                        SessionLine(kind, width, height, fps, codec, encoder, client, gpu)
+                    )
             return self._last_session_id
 
     def push_sample(self, session_id: int, sample: StatsSample) -> bool:
@@ -174,11 +238,15 @@ class StatsRecorder:
                 live.refused += 1
                 return False
             if len(live.samples) >= self.max_samples:
+                if not live.truncated and live.journal is not None:
+                    live.journal.truncated()
                 live.truncated = True
                 return False
             stored.t_ms = _monotonic_ms_since(live.started_ns)
             stored.session_id = session_id
             live.samples.append(stored)
+            if live.journal is not None:
+                live.journal.sample(stored)  # never raises: a failing disk is logged once
             return True
 
     def stop(self) -> CaptureMeta | None:
@@ -213,6 +281,8 @@ class StatsRecorder:
                 self._armed = False
                 self._notify_armed(False)
             self._index.add(recording_id, meta, st)
+            if live.journal is not None:
+                live.journal.close(remove=True)  # saved: the journal has done its job
             log.info("saved capture %s (%d samples)", recording_id, meta.sample_count)
             return meta
 
@@ -233,11 +303,17 @@ class StatsRecorder:
                 except OSError:
                     log.exception("could not save the capture to %s either", rescue)
                     raise err from None
+                journal = live.journal
+                if journal is not None:
+                    journal.close(remove=False)
                 log.error(
-                    "%s; saved it to %s instead: move it into %s to see it in the console",
+                    "%s; saved it to %s instead: move it into %s to see it in the console%s",
                     err.message,
                     rescue,
                     self.captures_dir,
+                    f" (or let the next start recover it from {journal.path})"
+                    if journal is not None and not journal.behind
+                    else "",
                 )
                 self._live = None
                 self._armed = False
@@ -281,6 +357,80 @@ class StatsRecorder:
     def list(self) -> builtins.list[CaptureMeta]:
         """Saved recordings, newest first."""
         return self._index.listing()
+
+    # -- recovery on start ---------------------------------------------------------------
+
+    def _recover(self) -> builtins.list[CaptureMeta]:
+        """Finish saves a crash interrupted, then turn every journal a crashed capture left
+        into a recording marked `recovered`; the recordings recovered."""
+        try:
+            self.recordings.finish_interrupted_saves()
+            journals = find_journals(self.captures_dir)
+        except OSError as err:
+            log.warning("could not look for unsaved captures in %s: %s", self.captures_dir, err)
+            return []
+        if not journals:
+            return []
+        saved = {m.started_unix_ms: m.id for m in self._index.listing()}
+        recovered = []
+        for path in journals:
+            try:
+                fd = open_journal(path)
+            except JournalInUseError:
+                log.warning("leaving %s alone: a capture of another process writes it", path)
+                continue
+            except OSError as err:
+                log.warning("could not open capture journal %s: %s", path, err.strerror or err)
+                continue
+            try:
+                meta = self._recover_journal(path, fd, saved)
+            finally:
+                os.close(fd)
+            if meta is not None:
+                recovered.append(meta)
+        return recovered
+
+    def _recover_journal(self, path: Path, fd: int, saved: dict[int, str]) -> CaptureMeta | None:
+        if os.fstat(fd).st_size == 0:
+            log.warning("removed %s: an empty capture journal (killed as it began)", path)
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            contents = read_journal(path, fd)
+        except JournalUnreadableError as err:
+            log.warning("skipping %s: not a capture journal (%s); move it away", path, err)
+            return None
+        already = saved.get(contents.started_unix_ms)
+        if already is not None:
+            # The crash came after the save and before the journal was removed.
+            log.info("removed %s: its capture was saved as %s", path, already)
+            path.unlink(missing_ok=True)
+            return None
+        live = _Live.from_journal(contents, self.max_samples)
+        recording_id = self.recordings.new_id(live.id_stem())
+        meta = live.meta(recording_id, recovered=True)
+        try:
+            st = self.recordings.write(recording_id, Capture(meta=meta, samples=live.samples))
+        except RecordingWriteError as err:
+            log.error("could not recover the capture in %s, kept for the next start: %s", path, err)
+            return None
+        self._index.add(recording_id, meta, st)
+        saved[contents.started_unix_ms] = recording_id
+        try:
+            path.unlink()
+        except OSError as err:  # the next start finds the recording and removes it then
+            log.warning("could not remove capture journal %s: %s", path, err.strerror)
+        log.warning(
+            "recovered capture %s from its journal %s: %d samples%s (the host stopped "
+            "without saving it; the window in progress then is lost)",
+            recording_id,
+            path.name,
+            meta.sample_count,
+            f", {contents.dropped_lines} unreadable line(s) dropped"
+            if contents.dropped_lines
+            else "",
+        )
+        return meta
 
     # -- internals ---------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ the index can list a file from its head). `RecordingStore` writes a recording wh
 not at all (`host.files.write_atomically`), reads one back validated, and deletes one;
 listing the directory is `mgmt.recordings_index`'s job. Every method does disk I/O: the
 caller keeps it off the event loop.
+
+A save that a crash interrupted leaves its temp file, `.<id>.json.<random>.tmp`;
+`finish_interrupted_saves` (run on start) completes one that holds a whole recording
+and removes the rest, saying so in the log.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
 import msgspec
 
 from host.config import ensure_private_dir
-from host.files import write_atomically
+from host.files import TMP_SUFFIX, fsync_dir, write_atomically
 from mgmt.errors import (
     RecordingCorruptError,
     RecordingNotFoundError,
@@ -36,6 +41,11 @@ MAX_RECORDING_BYTES = 64 * 1024 * 1024  # a full 5400-sample capture is ≈ 5 MB
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 capture_decoder = msgspec.json.Decoder(Capture)
+
+# `host.files.write_atomically`'s temp name: `.<name>.<8 chars of tempfile's alphabet>.tmp`.
+_INTERRUPTED_SAVE = re.compile(
+    r"\.(?P<id>[A-Za-z0-9._-]+)" + re.escape(SUFFIX) + r"\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX)
+)
 
 
 def not_found(recording_id: str) -> RecordingNotFoundError:
@@ -103,7 +113,70 @@ class RecordingStore:
             raise not_found(recording_id) from err
         log.info("deleted recording %s", recording_id)
 
+    def finish_interrupted_saves(self) -> list[str]:
+        """Complete or remove the temp files of saves a crash interrupted; the ids of the
+        recordings completed. Only for start-up, before this process saves anything."""
+        completed: list[str] = []
+        with os.scandir(self.directory) as it:
+            leftovers = [de for de in it if _INTERRUPTED_SAVE.fullmatch(de.name)]
+        for de in leftovers:
+            match = _INTERRUPTED_SAVE.fullmatch(de.name)
+            assert match is not None
+            recording_id = match["id"]
+            tmp = Path(de.path)
+            try:
+                if not de.is_file(follow_symlinks=False) or not is_valid_id(recording_id):
+                    log.warning("leaving %s alone: not a file this host writes", tmp)
+                    continue
+                final = self.path_of(recording_id)
+                if os.path.lexists(final):
+                    tmp.unlink()
+                    log.info(
+                        "removed %s: a save of %s that a crash interrupted; the "
+                        "recording was saved again since",
+                        tmp.name,
+                        recording_id,
+                    )
+                elif self._holds_whole_recording(tmp):
+                    os.rename(tmp, final)
+                    fsync_dir(self.directory)
+                    completed.append(recording_id)
+                    log.warning(
+                        "completed the save of %s that a crash interrupted (%s was "
+                        "written whole, only its rename was missing)",
+                        recording_id,
+                        tmp.name,
+                    )
+                else:
+                    tmp.unlink()
+                    log.warning(
+                        "removed %s: a save of %s that a crash cut short (its "
+                        "capture's journal, if any, is recovered instead)",
+                        tmp.name,
+                        recording_id,
+                    )
+            except OSError as err:
+                log.warning("could not clean up %s: %s", tmp, err.strerror or err)
+        return completed
+
     # -- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _holds_whole_recording(path: Path) -> bool:
+        try:
+            fd = os.open(path, OPEN_FLAGS)
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RECORDING_BYTES:
+                return False
+            capture_decoder.decode(read_all(fd, st.st_size))
+        except msgspec.DecodeError:
+            return False  # a prefix of a recording never decodes: it was cut short
+        finally:
+            os.close(fd)
+        return True
 
     def _checked_path(self, recording_id: str) -> Path:
         if not is_valid_id(recording_id):

@@ -121,7 +121,7 @@ def render_list(metas: Sequence[CaptureMeta]) -> str:
             m.codec or "-",
             m.encoder or "-",
             format_duration(m.duration_ms),
-            f"{m.sample_count}*" if m.truncated else str(m.sample_count),
+            f"{m.sample_count}{'*' if m.truncated else ''}{'!' if m.recovered else ''}",
             m.id,
         ]
         for m in metas
@@ -129,7 +129,15 @@ def render_list(metas: Sequence[CaptureMeta]) -> str:
     table = format_table(headers, rows, right="     >> ")
     if any(m.truncated for m in metas):
         table += "\n* truncated: the sample cap was reached; later windows were not kept"
+    if any(m.recovered for m in metas):
+        table += f"\n! recovered: {RECOVERED}"
     return table
+
+
+RECOVERED = (
+    "rebuilt from its journal after the host stopped without saving it (a crash, a kill, "
+    "a power cut); the window in progress then is missing"
+)
 
 
 def render_meta(meta: CaptureMeta) -> str:
@@ -147,6 +155,7 @@ def render_meta(meta: CaptureMeta) -> str:
             ("duration", format_duration(meta.duration_ms)),
             ("samples", str(meta.sample_count)),
             ("truncated", _truncated(meta.truncated)),
+            ("recovered", f"yes: {RECOVERED}" if meta.recovered else "no"),
         ]
     )
 
