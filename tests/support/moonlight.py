@@ -1,0 +1,142 @@
+"""A real Moonlight client against a real `serve`: `scripts/moonlight_client.py` (moonlight-
+python, moonlight-common-c inside) in its own process, paired once through the REST API
+the way an operator pairs one in the console, plus the host-side views the tests read
+(the GameStream port, live sessions in /metrics, the serve log)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.serve import Serve
+
+MOONLIGHT_CLIENT = Path(__file__).resolve().parents[2] / "scripts" / "moonlight_client.py"
+PAIR_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, poll_s: float = 0.1) -> T:
+    """Poll `condition` until it returns something truthy; fail naming `what` after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(poll_s)
+
+
+def gamestream_port(serve: Serve) -> int:
+    """The HTTP port from serve's second stdout line, `gamestream listening on HOST:PORT`."""
+    line = serve.next_line(30)
+    assert line.startswith("gamestream listening on "), line
+    return int(line.rsplit(":", 1)[1])
+
+
+class MoonlightClient:
+    """One run of the client script; `report()` waits for its JSON report."""
+
+    def __init__(self, port: int, state: Path, *args: str) -> None:
+        self.argv = [
+            sys.executable,
+            str(MOONLIGHT_CLIENT),
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--config",
+            str(state),
+            *args,
+        ]
+        # moonlight-python is third-party code: its warnings are not ours to fail on.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+
+    def wait(self, timeout: float) -> tuple[int, str, str]:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"the Moonlight client ran past {timeout} s") from None
+        return self.proc.returncode, out, err
+
+    def report(self, timeout: float = 60) -> dict[str, Any]:
+        code, out, err = self.wait(timeout)
+        assert code == 0, f"the Moonlight client exited with {code}: {err.strip()[-2000:]}"
+        lines = out.strip().splitlines()
+        assert lines, f"the Moonlight client printed no report; stderr: {err[-2000:]}"
+        report: dict[str, Any] = json.loads(lines[-1])
+        return report
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.communicate(timeout=30)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def pair(serve: Serve, port: int, state: Path, name: str, pin: str = "4321") -> None:
+    """Pair the client in `state` as `name`: the client shows its PIN and waits; the
+    operator (this function) types it through the REST API once the host says a client
+    waits."""
+    client = MoonlightClient(port, state, "--pin", pin, "--pair-only")
+    try:
+        wait_for(
+            lambda: serve.api("GET", "/gamestream/status").json()["waiting"],
+            PAIR_TIMEOUT_S,
+            "a Moonlight client waiting for its PIN",
+        )
+        entered = serve.api("POST", "/gamestream/pin", json={"pin": pin, "name": name})
+        assert entered.status_code == 204, entered.text
+        code, _, err = client.wait(PAIR_TIMEOUT_S)
+        assert code == 0, f"pairing failed ({code}): {err.strip()[-2000:]}"
+    finally:
+        client.close()
+
+
+def copy_host_state(source: Path, target: Path) -> Path:
+    """A config dir for another serve with the same identities and paired clients (so
+    the paired client needs no second pairing), but no recordings."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("captures"))
+    return target
+
+
+def live_sessions(serve: Serve, kind: str = "gamestream") -> int:
+    """How many sessions of `kind` (path) /metrics shows: each live session has its
+    latest window's fps there."""
+    scraped = serve.client.get("/metrics")
+    assert scraped.status_code == 200, scraped.text
+    return len(
+        {
+            sample.labels["session"]
+            for family in text_string_to_metric_families(scraped.text)
+            if family.name == "punktfunk_fps"
+            for sample in family.samples
+            if sample.labels.get("path") == kind
+        }
+    )
+
+
+def log_lines(serve: Serve, fragment: str) -> list[str]:
+    return [line for line in list(serve.stderr_lines) if fragment in line]
