@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -365,8 +365,13 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     if status == 404:
         message = f"no such endpoint: {where}"
     elif status == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        # Starlette joins a set: sort, so that the same route always says the same.
+        allowed = ", ".join(
+            sorted(m.strip() for m in (exc.headers or {}).get("Allow", "").split(","))
+        )
         message = f"{where} is not allowed; allowed methods: {allowed}"
+        headers = {**(exc.headers or {}), "Allow": allowed}
+        return error_response(status, CODE_BY_STATUS[405], message, headers)
     else:
         message = str(exc.detail)
     return error_response(status, CODE_BY_STATUS.get(status, "http_error"), message, exc.headers)
@@ -418,9 +423,29 @@ class ConsoleFiles(StaticFiles):
             return FileResponse(self.index, media_type="text/html")
 
 
-def console_routes(console_dir: Path | None) -> list[BaseRoute]:
+class ConsoleMount(Mount):
+    """The console at `/`, for every path no other route serves.
+
+    A path that another route serves, with a method it does not, must reach that route
+    (a 405 listing the methods it really allows), not the console's static files.
+    """
+
+    def __init__(self, console_dir: Path, others: Sequence[BaseRoute]) -> None:
+        super().__init__("/", app=ConsoleFiles(console_dir), name="console")
+        self.others = others
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and any(
+            route.matches(scope)[0] is not Match.NONE for route in self.others
+        ):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def console_routes(console_dir: Path | None, others: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """The console (or a page saying it is not built); `others` are the app's other routes."""
     if console_dir is not None and (console_dir / "index.html").is_file():
-        return [Mount("/", app=ConsoleFiles(console_dir), name="console")]
+        return [ConsoleMount(console_dir, others)]
     return [Route("/", _console_missing, methods=["GET"], name="console")]
 
 
@@ -463,8 +488,9 @@ def create_app(
 ) -> Starlette:
     """The API (and the console when `console_dir` holds a build). `extra_routes` are
     served beside the API; those whose paths are in `extra_protected` need the token."""
+    routes = [*api_routes(recorder), *extra_routes]
     app = Starlette(
-        routes=[*api_routes(recorder), *extra_routes, *console_routes(console_dir)],
+        routes=[*routes, *console_routes(console_dir, routes)],
         middleware=[
             Middleware(ServerTimingMiddleware),
             Middleware(CatchAllMiddleware),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -401,7 +403,99 @@ def test_head_is_answered_like_get_without_a_body(client: httpx.Client) -> None:
 def test_a_405_lists_every_method_of_the_path(client: httpx.Client) -> None:
     response = client.put("/api/v1/stats/recordings/some-id")
     assert_envelope(response, 405, "method_not_allowed")
-    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
+    assert response.headers["allow"] == "DELETE, GET, HEAD"
+
+
+@pytest.fixture
+def with_console(recorder: StatsRecorder, tmp_path: Path) -> Iterator[httpx.Client]:
+    """The API with a built console at `/` (which answers every path the API does not)."""
+    console = tmp_path / "dist"
+    console.mkdir()
+    (console / "index.html").write_text("<!doctype html><title>console</title>")
+    app = create_app(recorder, TOKEN, console_dir=console, extra_routes=EXTRA_ROUTES)
+    with ServerThread(app) as running, httpx.Client(base_url=running.url, headers=AUTH) as c:
+        yield c
+
+
+def _allowed(method: str) -> set[str]:
+    return {method, "HEAD"} if method == "GET" else {method}
+
+
+@pytest.mark.parametrize("wrong", ["OPTIONS", "PATCH", "TRACE"])
+def test_a_405_lists_the_methods_the_route_allows_beside_a_built_console(
+    with_console: httpx.Client, wrong: str
+) -> None:
+    by_path: dict[str, set[str]] = {}
+    for ep in ENDPOINTS:
+        by_path.setdefault(ep.path.replace("{id}", "some-id"), set()).update(_allowed(ep.method))
+    for path, allowed in by_path.items():
+        response = with_console.request(wrong, path)
+        message = assert_envelope(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == ", ".join(sorted(allowed)), path
+        assert message.endswith(f"allowed methods: {', '.join(sorted(allowed))}")
+    # A POST-only route asked with GET is not the console's page either.
+    response = with_console.get("/api/v1/stats/capture/start")
+    assert_envelope(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+    assert with_console.request(wrong, "/metrics").headers["allow"] == "GET, HEAD"
+    assert with_console.request(wrong, "/api/v1/added-later").headers["allow"] == "GET, HEAD, POST"
+    # The console itself still answers the paths nothing else serves.
+    assert "console" in with_console.get("/performance").text
+    assert with_console.request(wrong, "/performance").headers["allow"] == "GET, HEAD"
+
+
+def test_schemathesis_with_every_check_finds_nothing(
+    recorder: StatsRecorder, tmp_path: Path
+) -> None:
+    """`st run --checks all` (unsupported methods and the Allow header included) against the
+    app as serve builds it: a built console at `/` and the GameStream routes beside the API."""
+    from mgmt.gamestream_api import gamestream_routes
+    from mgmt.openapi import render_document
+
+    recorder.start()
+    sid = recorder.register_session("native", 1280, 720, 60, "h264", "libx264", "client")
+    for i in range(3):
+        recorder.push_sample(sid, make_sample(i))
+    recorder.stop()
+    recorder.start()
+    recorder.push_sample(sid, make_sample())
+    console = tmp_path / "dist"
+    console.mkdir()
+    (console / "index.html").write_text("<!doctype html><title>console</title>")
+    document = tmp_path / "openapi.json"
+    document.write_text(render_document())
+    app = create_app(
+        recorder, TOKEN, console_dir=console, extra_routes=gamestream_routes(lambda: None)
+    )
+    st = Path(sys.executable).with_name("st")
+    with ServerThread(app) as running:
+        done = subprocess.run(
+            [
+                str(st),
+                "run",
+                str(document),
+                "--url",
+                running.url,
+                "--checks",
+                "all",
+                "--max-examples",
+                "15",
+                "--seed",
+                "1",
+                "--generation-database",
+                "none",
+                "--header",
+                f"Authorization: Bearer {TOKEN}",
+            ],
+            cwd=tmp_path,  # its cache and reports stay out of the checkout
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+    assert "failed" not in done.stdout.split("SUMMARY")[-1]
 
 
 def test_csv_never_hands_a_spreadsheet_a_formula() -> None:
