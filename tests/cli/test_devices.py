@@ -28,6 +28,15 @@ MOONLIGHT = [sys.executable, str(ROOT / "scripts" / "moonlight_client.py")]
 DEFAULT_NAME = "Moonlight 0123456789ABCDEF"  # what moonlight-python sends as its name
 
 
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """serve without the demo: its Moonlight demo client pairs itself when it starts, and
+    a host takes one pairing client at a time."""
+    host = Serve(tmp_path_factory.mktemp("devices") / "config", env={"PUNKTFUNK_PERF": "0"})
+    yield host
+    host.stop()
+
+
 def punktfunk(
     serve: Serve, *args: str, url: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
