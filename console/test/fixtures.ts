@@ -59,6 +59,7 @@ export function meta(overrides: Partial<CaptureMeta> = {}): CaptureMeta {
     truncated: false,
     gpu: "",
     sessions: 1,
+    recovered: false,
     ...overrides,
   };
 }

@@ -249,6 +249,11 @@ export interface components {
              * @default 0
              */
             sessions: number;
+            /**
+             * @description rebuilt on start from the journal of a capture the host could not save (a crash, a kill, a power cut); the window in progress then is missing
+             * @default false
+             */
+            recovered: boolean;
         };
         /** ErrorBody */
         ErrorBody: {
