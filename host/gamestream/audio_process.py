@@ -20,27 +20,27 @@ read, `bytes` the Opus packet's size.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
-import os
 import select
-import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from host import logs
 from host.gamestream.audio import AudioError, AudioSource, OpusEncoder, PacketClock, open_source
 from host.gamestream.audio_wire import AudioCipher, AudioPacketizer, AudioWireError
 from host.gamestream.send_process import MAX_PING, is_ping_from
+from host.pipeline.process import give_up, owner_gone, streaming_process
 from ipc import AUDIO_RECORD, ControlBlock, Counter, CountersBlock, Ring
 
 log = logging.getLogger(__name__)
 
 SEND_BUFFER = 256 * 1024  # ~1 s of the largest audio stream
-HOUSEKEEPING_MS = 100  # how often the loop looks at the stop flag and its parent
+HOUSEKEEPING_MS = 100  # how often the loop looks at the stop flag and its owner
 _REFUSED = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED}
 _PINGS_PER_SLOT = 8  # bounded: a flood of junk on the port must not starve the audio
 
@@ -66,39 +66,32 @@ class AudioConfig:
 def run(config: AudioConfig, stop: Event, errors: Connection) -> None:
     """Process entry point. Returns when stopped or orphaned; a source or encoder that
     cannot be opened, or an unexpected socket error, goes to the owner over `errors`."""
-    parent = os.getppid()  # first: the loop ends when this process is orphaned
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when we stop
-    logs.configure()
-    control = ControlBlock.attach(config.control_name)
-    counters = CountersBlock.attach(config.counters_name)
-    ring = Ring.attach(config.audio_ring_name, AUDIO_RECORD)
-    sock = config.audio_socket
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        sock.setblocking(False)
-        source = open_source(config.source, config.channels, config.packet_duration_ms)
+    with (
+        contextlib.closing(errors),
+        streaming_process(
+            config.control_name, config.counters_name, config.audio_ring_name, AUDIO_RECORD
+        ) as (control, counters, ring),
+        config.audio_socket as sock,
+    ):
+        orphaned = owner_gone()
         try:
-            encoder = OpusEncoder(config.channels, config.packet_duration_ms, config.high_quality)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            sock.setblocking(False)
+            source = open_source(config.source, config.channels, config.packet_duration_ms)
             try:
-                _stream(config, sock, source, encoder, control, counters, ring, stop, parent)
+                encoder = OpusEncoder(
+                    config.channels, config.packet_duration_ms, config.high_quality
+                )
+                try:
+                    _stream(config, sock, source, encoder, control, counters, ring, stop, orphaned)
+                finally:
+                    encoder.close()
             finally:
-                encoder.close()
-        finally:
-            source.close()
-    except (AudioError, AudioWireError) as exc:
-        log.error("session %d: audio: %s", config.session_id, exc)
-        errors.send(f"audio: {exc}")
-        raise SystemExit(2) from None
-    except OSError as exc:
-        log.error("session %d: sending audio failed: %s", config.session_id, exc)
-        errors.send(f"sending audio failed: {exc}")
-        raise SystemExit(2) from None
-    finally:
-        errors.close()
-        sock.close()
-        ring.close()
-        counters.close()
-        control.close()
+                source.close()
+        except (AudioError, AudioWireError) as exc:
+            give_up(errors, config.session_id, f"audio: {exc}")
+        except OSError as exc:
+            give_up(errors, config.session_id, f"sending audio failed: {exc}")
 
 
 def _stream(
@@ -110,9 +103,9 @@ def _stream(
     counters: CountersBlock,
     ring: Ring,
     stop: Event,
-    parent: int,
+    orphaned: Callable[[], bool],
 ) -> None:
-    client = config.client_addr or _wait_for_ping(sock, config, stop, parent)
+    client = config.client_addr or _wait_for_ping(sock, config, stop, orphaned)
     if client is None:
         return
     cipher = None if config.rikey is None else AudioCipher(config.rikey, config.rikeyid)
@@ -136,7 +129,7 @@ def _stream(
     packets = dropped = 0
     try:
         while True:
-            if packets % housekeeping == 0 and (stop.is_set() or os.getppid() != parent):
+            if packets % housekeeping == 0 and (stop.is_set() or orphaned()):
                 return
             wait = clock.wait_ns(now())
             if wait > 0:
@@ -180,10 +173,10 @@ def _stream(
 
 
 def _wait_for_ping(
-    sock: socket.socket, config: AudioConfig, stop: Event, parent: int
+    sock: socket.socket, config: AudioConfig, stop: Event, orphaned: Callable[[], bool]
 ) -> tuple[str, int] | None:
     """The address of the client's first valid audio ping; None when stopped first."""
-    while not stop.is_set() and os.getppid() == parent:
+    while not stop.is_set() and not orphaned():
         readable, _, _ = select.select([sock], [], [], HOUSEKEEPING_MS / 1000)
         if not readable:
             continue

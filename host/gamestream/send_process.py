@@ -14,20 +14,19 @@ Any other datagram on the port is counted in `pings_rejected` and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
-import os
 import random
-import signal
 import socket
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from host import logs
 from host.gamestream.video import VideoPacketizer
 from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.process import give_up, owner_gone, streaming_process
 from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
 
 log = logging.getLogger(__name__)
@@ -68,27 +67,20 @@ def is_ping_from(data: bytes, addr: tuple[str, int], payload: bytes, client_ip: 
 def run(config: SendConfig, au_in: Connection, stop: Event, errors: Connection) -> None:
     """Process entry point. Returns when the capture process ends, when stopped, or when
     orphaned; an unexpected socket error goes to the owner over `errors`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logs.configure()
-    control = ControlBlock.attach(config.control_name)
-    counters = CountersBlock.attach(config.counters_name)
-    ring = Ring.attach(config.send_ring_name, SEND_RECORD)
-    sock = config.video_socket
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        sock.setblocking(False)
-        _loop(config, sock, control, counters, ring, au_in, stop)
-    except OSError as exc:
-        log.error("session %d: sending video failed: %s", config.session_id, exc)
-        errors.send(f"sending video failed: {exc}")
-        raise SystemExit(2) from None
-    finally:
-        errors.close()
-        sock.close()
-        au_in.close()
-        ring.close()
-        counters.close()
-        control.close()
+    with (
+        contextlib.closing(errors),
+        contextlib.closing(au_in),
+        streaming_process(
+            config.control_name, config.counters_name, config.send_ring_name, SEND_RECORD
+        ) as (control, counters, ring),
+        config.video_socket as sock,
+    ):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            sock.setblocking(False)
+            _loop(config, sock, control, counters, ring, au_in, stop)
+        except OSError as exc:
+            give_up(errors, config.session_id, f"sending video failed: {exc}")
 
 
 def _loop(
@@ -110,7 +102,7 @@ def _loop(
     now = time.monotonic_ns
     pace_bits_per_ns = config.bitrate_kbps * 1000 * config.pace_multiple / 1e9
     max_spread_ns = 1_000_000_000 // config.fps // 2
-    parent = os.getppid()
+    orphaned = owner_gone()
     header_size = AU_HEADER.size
     client = config.client_addr
     client_ip = client[0]
@@ -120,7 +112,7 @@ def _loop(
     while True:
         client = _drain_pings(sock, client, config.ping_payload, client_ip, counters)
         if not au_in.poll(0.1):
-            if stop.is_set() or os.getppid() != parent:
+            if stop.is_set() or orphaned():
                 return
             continue
         try:
@@ -148,7 +140,7 @@ def _loop(
         sendto = sock.sendto
         for i, datagram in enumerate(datagrams):
             if i and i % PACE_BURST == 0:
-                wait = t1 + i * step_ns - now()
+                wait = t0 + i * step_ns - now()  # packetizing counts towards the spread
                 if wait > MIN_SLEEP_NS:
                     time.sleep(wait / 1e9)
             if lose is not None and lose() < loss:

@@ -15,20 +15,19 @@ and not retried: a late video datagram is worth nothing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
-import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from host import logs
 from host.native.packetizer import Packetizer
 from host.native.wire import Sealer
 from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.process import give_up, owner_gone, streaming_process
 from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, Ring
 
 log = logging.getLogger(__name__)
@@ -58,29 +57,22 @@ class SendConfig:
 def run(config: SendConfig, au_in: Connection, stop: Event, errors: Connection) -> None:
     """Process entry point. Returns when the capture process ends, when stopped, or when
     orphaned; an unexpected socket error goes to the owner over `errors`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logs.configure()
-    control = ControlBlock.attach(config.control_name)
-    counters = CountersBlock.attach(config.counters_name)
-    ring = Ring.attach(config.send_ring_name, SEND_RECORD)
     family = socket.AF_INET6 if ":" in config.client_addr[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        sock.setblocking(False)
-        sock.connect(config.client_addr)
-        _loop(config, sock, control, counters, ring, au_in, stop)
-    except OSError as exc:
-        log.error("session %d: sending failed: %s", config.session_id, exc)
-        errors.send(f"sending failed: {exc}")
-        raise SystemExit(2) from None
-    finally:
-        errors.close()
-        sock.close()
-        au_in.close()
-        ring.close()
-        counters.close()
-        control.close()
+    with (
+        contextlib.closing(errors),
+        contextlib.closing(au_in),
+        streaming_process(
+            config.control_name, config.counters_name, config.send_ring_name, SEND_RECORD
+        ) as (control, counters, ring),
+        socket.socket(family, socket.SOCK_DGRAM) as sock,
+    ):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            sock.setblocking(False)
+            sock.connect(config.client_addr)
+            _loop(config, sock, control, counters, ring, au_in, stop)
+        except OSError as exc:
+            give_up(errors, config.session_id, f"sending failed: {exc}")
 
 
 def _loop(
@@ -101,11 +93,11 @@ def _loop(
     send = sock.send
     pace_bits_per_ns = config.bitrate_kbps * 1000 * config.pace_multiple / 1e9
     max_spread_ns = 1_000_000_000 // config.fps // 2
-    parent = os.getppid()
+    orphaned = owner_gone()
     header_size = AU_HEADER.size
     while True:
         if not au_in.poll(0.25):
-            if stop.is_set() or os.getppid() != parent:
+            if stop.is_set() or orphaned():
                 return
             continue
         try:

@@ -10,17 +10,16 @@ queueing anything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import signal
 import struct
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-from host import logs
 from host.pipeline.encoder import EncoderError, EncoderSettings, VideoEncoder
+from host.pipeline.process import give_up, owner_gone, streaming_process
 from host.pipeline.sources import FrameSource, SourceError, open_source
 from ipc import FRAME_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
 
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 # frame index, capture start (monotonic ns), encoder output (monotonic ns), FrameFlags
 AU_HEADER = struct.Struct("<QQQI")
 
-# How often (in frames) the loop looks at the stop flag and its parent.
+# How often (in frames) the loop looks at the stop flag and its owner.
 _HOUSEKEEPING_FRAMES = 15
 
 
@@ -47,30 +46,28 @@ class CaptureConfig:
 def run(config: CaptureConfig, au_out: Connection, stop: Event, errors: Connection) -> None:
     """Process entry point. Returns when stopped, orphaned, or the sender went away.
     A failure to open the source or the encoder goes to the owner over `errors`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when we stop
-    logs.configure()
-    control = ControlBlock.attach(config.control_name)
-    counters = CountersBlock.attach(config.counters_name)
-    ring = Ring.attach(config.frame_ring_name, FRAME_RECORD)
-    try:
+    with (
+        contextlib.closing(errors),
+        contextlib.closing(au_out),
+        streaming_process(
+            config.control_name, config.counters_name, config.frame_ring_name, FRAME_RECORD
+        ) as (control, counters, ring),
+    ):
         enc = config.encoder
-        source = open_source(config.source, enc.width, enc.height, enc.fps)
-        encoder = VideoEncoder(enc, config.backend)
+        try:
+            source = open_source(config.source, enc.width, enc.height, enc.fps)
+            try:
+                encoder = VideoEncoder(enc, config.backend)
+            except BaseException:
+                source.close()
+                raise
+        except (SourceError, EncoderError) as exc:
+            give_up(errors, config.session_id, str(exc))
         try:
             _loop(config, source, encoder, control, counters, ring, au_out, stop)
         finally:
             encoder.close()
             source.close()
-    except (SourceError, EncoderError) as exc:
-        log.error("session %d: %s", config.session_id, exc)
-        errors.send(str(exc))
-        raise SystemExit(2) from None
-    finally:
-        errors.close()
-        au_out.close()
-        ring.close()
-        counters.close()
-        control.close()
 
 
 def _loop(
@@ -89,12 +86,12 @@ def _loop(
     now = time.monotonic_ns
     session_id = config.session_id
     interval = 1_000_000_000 // config.encoder.fps
-    parent = os.getppid()
+    orphaned = owner_gone()
     keyframe_requests = counters.get(Counter.KEYFRAME_REQUESTS)
     start = now()
     tick = frame_index = 0
     while True:
-        if tick % _HOUSEKEEPING_FRAMES == 0 and (stop.is_set() or os.getppid() != parent):
+        if tick % _HOUSEKEEPING_FRAMES == 0 and (stop.is_set() or orphaned()):
             return
         deadline = start + tick * interval
         t = now()
