@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -61,10 +62,8 @@ def test_a_child_of_the_forkserver_notices_its_owner_die_although_the_forkserver
         assert not child.is_running()
     finally:
         if holder is not None:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(holder).kill()
-            except psutil.NoSuchProcess:
-                pass
         if owner.is_alive():
             owner.kill()
         owner.join(5)
