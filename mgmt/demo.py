@@ -146,16 +146,30 @@ class MoonlightDemo(_Restarting):
     def argv(self) -> Sequence[str]:
         return [*self._base, *self._stream]
 
-    def _paired(self) -> bool:
-        """Whether the host lists the demo client's certificate as paired."""
-        service = self.host.service
+    def _fingerprint(self) -> str | None:
+        """The demo client's certificate fingerprint (its paired id), once it has one."""
         try:
             pem = (self.state / "cert.pem").read_bytes()
             der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
         except (OSError, ValueError):
-            return False
-        fingerprint = hashlib.sha256(der).hexdigest()
-        return service is not None and any(c.id == fingerprint for c in service.clients())
+            return None
+        return hashlib.sha256(der).hexdigest()
+
+    def _paired(self) -> bool:
+        """Whether the host lists the demo client's certificate as paired."""
+        service, fingerprint = self.host.service, self._fingerprint()
+        return (
+            service is not None
+            and fingerprint is not None
+            and any(c.id == fingerprint for c in service.clients())
+        )
+
+    def _demo_waits(self) -> bool:
+        """Whether the client waiting for a PIN is the demo's own (never hand the demo's
+        PIN to an operator's device that happens to pair at the same time)."""
+        service = self.host.service
+        waiting = service.waiting_client() if service is not None else None
+        return waiting is not None and waiting.fingerprint == self._fingerprint()
 
     async def prepare(self) -> bool:
         if self._paired():
@@ -172,7 +186,7 @@ class MoonlightDemo(_Restarting):
         )
         try:
             async with asyncio.timeout(PAIR_TIMEOUT_S):
-                while not service.pairing_status().waiting:
+                while not self._demo_waits():
                     if pairing.returncode is not None:
                         break
                     await asyncio.sleep(0.1)

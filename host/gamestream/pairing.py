@@ -168,6 +168,7 @@ class WaitingClient:
     name: str  # the default name it will be stored under
     uniqueid: str
     address: str
+    fingerprint: str  # SHA-256 of its certificate (DER), the id it will be paired under
 
 
 def _clean_name(name: str, default: str) -> str:
@@ -220,7 +221,8 @@ class Pairing:
         s = self._session
         if s is None or s.phase is not Phase.WAITING_FOR_PIN:
             return None
-        return WaitingClient(s.default_name, s.uniqueid, s.peer)
+        fingerprint = hashlib.sha256(s.client_cert_der).hexdigest()
+        return WaitingClient(s.default_name, s.uniqueid, s.peer, fingerprint)
 
     def submit_pin(self, pin: str, name: str, now: float) -> PinAccepted:
         """Take the PIN (and the name to store the client under; empty: the default) for
