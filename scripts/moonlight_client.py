@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import queue
 import re
 import signal
@@ -60,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audio", action="store_true", help="receive and decode audio")
     parser.add_argument("--idr-at", type=float, default=None, metavar="S", help="ask for an IDR")
     parser.add_argument("--input-at", type=float, default=None, metavar="S", help="move the mouse")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N to this process's niceness (negative: more CPU; best effort)",
+    )
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
 
@@ -135,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"moonlight_client: bad --mode {args.mode!r}", file=sys.stderr)
         return 2
     width, height, fps = (int(g) for g in mode.groups())
+    if args.nice:
+        # A real client has a machine of its own; sharing one with a busy host, its
+        # receiving threads may be given precedence. Lowering niceness needs privileges
+        # (CAP_SYS_NICE); without them the client runs as it is.
+        with contextlib.suppress(OSError):
+            os.nice(args.nice)
     try:
         from moonlight_python import MoonlightClient
         from moonlight_python.audio_decoder import AudioDecoder

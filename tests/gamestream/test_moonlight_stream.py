@@ -118,7 +118,9 @@ def other_host(state: Path, host: Host, request: pytest.FixtureRequest) -> Itera
 
 
 def stream(running: Host, client_state: Path, *args: str) -> MoonlightClient:
-    return MoonlightClient(running.port, client_state, "--json", *args)
+    # The client's receiving threads have 15 frames (250 ms) of slack; on two cores
+    # shared with the host's encoder they go first, as on a client machine of its own.
+    return MoonlightClient(running.port, client_state, "--json", "--nice", "-10", *args)
 
 
 def streamed(
@@ -145,9 +147,14 @@ def captured_run(running: Host, client_state: Path, *args: str) -> Run:
     return Run(report, recording.json())
 
 
+def said(report: dict[str, Any]) -> str:
+    """A client report in full, for an assertion message."""
+    return json.dumps(report)
+
+
 def decoded_share(report: dict[str, Any]) -> float:
     """Pictures decoded per frame the host sent while the client listened."""
-    assert report["expected"] > 0, report
+    assert report["expected"] > 0, said(report)
     share: float = report["decoded"] / report["expected"]
     return share
 
@@ -208,43 +215,43 @@ def test_a_keyframe_picture_starts_in_its_first_datagram(codec: str) -> None:
 
 def test_h264_720p60_decodes_what_the_host_sent(h264_run: Run) -> None:
     report = h264_run.report
-    assert report["expected"] >= 120, report  # frames of at least two seconds came
-    assert decoded_share(report) >= 0.95, report
+    assert report["expected"] >= 120, said(report)  # frames of two seconds at least
+    assert decoded_share(report) >= 0.95, said(report)
     assert report["host_ended"] is False
 
 
 def test_the_first_frame_arrives_within_two_seconds_of_launch(h264_run: Run) -> None:
     first = h264_run.report["first_frame_s"]
-    assert first is not None, h264_run.report
-    assert first < 2.0, h264_run.report
+    assert first is not None, said(h264_run.report)
+    assert first < 2.0, said(h264_run.report)
 
 
 def test_every_frame_header_carries_the_host_latency(h264_run: Run) -> None:
     report = h264_run.report
-    assert report["zero_latency_frames"] == 0, report
-    assert report["latency_us_min"] > 0, report
+    assert report["zero_latency_frames"] == 0, said(report)
+    assert report["latency_us_min"] > 0, said(report)
     # The host's own figure (capture start until the sender takes the frame): milliseconds.
-    assert report["latency_us_p50"] < 100_000, report
+    assert report["latency_us_p50"] < 100_000, said(report)
 
 
 def test_a_keyframe_follows_an_idr_request(h264_run: Run) -> None:
     report = h264_run.report
     asked = report["idr_requested_at"]
-    assert asked is not None, report
+    assert asked is not None, said(report)
     assert report["idr_numbers"][0] == report["first_number"]  # a stream starts with one
     after = [n for n in report["idr_numbers"] if n > asked]
-    assert after, report
-    assert after[0] - asked <= 10, report
+    assert after, said(report)
+    assert after[0] - asked <= 10, said(report)
 
 
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 def test_hevc_and_av1_stream_too(host: Host, client_state: Path, codec: str) -> None:
     report = streamed(host, client_state, "--codec", codec)
-    assert report["decoded"] > 0, report
-    assert decoded_share(report) >= 0.90, report
-    assert report["zero_latency_frames"] == 0, report
+    assert report["decoded"] > 0, said(report)
+    assert decoded_share(report) >= 0.90, said(report)
+    assert report["zero_latency_frames"] == 0, said(report)
     # The client's first frame is a keyframe by the bitstream, not only by its header.
-    assert report["idr_numbers"][:1] == [report["first_number"]], report
+    assert report["idr_numbers"][:1] == [report["first_number"]], said(report)
 
 
 # -- capture ------------------------------------------------------------------------
@@ -276,7 +283,7 @@ def test_one_capture_holds_a_native_and_a_gamestream_session(
     serve = running.serve
     wait_for(lambda: live_sessions(serve, "native") == 1, 30, "the native demo session")
     run = captured_run(running, client_state, "--codec", "h264")
-    assert decoded_share(run.report) > 0.5, run.report
+    assert decoded_share(run.report) > 0.5, said(run.report)
     by_session: dict[int, set[tuple[str, ...]]] = {}
     for sample in run.capture["samples"]:
         stages = tuple(t["name"] for t in sample["stages"])
@@ -293,7 +300,7 @@ def test_one_capture_holds_a_native_and_a_gamestream_session(
 def test_fec_recovers_datagrams_the_host_drops(other_host: StartHost, client_state: Path) -> None:
     running = other_host("--gamestream-loss-percent", "3")
     run = captured_run(running, client_state, "--codec", "h264")
-    assert decoded_share(run.report) >= 0.90, run.report
+    assert decoded_share(run.report) >= 0.90, said(run.report)
     samples = gamestream_samples(run.capture)
     assert samples
     # The client reports each FEC block it had to repair: with datagrams lost on
@@ -309,7 +316,7 @@ def test_a_client_that_quits_ends_its_session(host: Host, client_state: Path) ->
     serve = host.serve
     before = our_segments()
     report = streamed(host, client_state, seconds=2)
-    assert report["frames"] > 0, report
+    assert report["frames"] > 0, said(report)
     wait_for(
         lambda: log_lines(serve, f"stream of {CLIENT_NAME} ended (the client quit)"),
         END_S,
@@ -336,7 +343,7 @@ def test_a_client_that_vanishes_times_out(host: Host, client_state: Path) -> Non
     wait_for(lambda: our_segments() <= before, END_S, "the session's shared memory released")
     # The host is free for the client again.
     report = streamed(host, client_state, seconds=1)
-    assert report["frames"] > 0, report
+    assert report["frames"] > 0, said(report)
 
 
 def test_host_sigterm_saves_the_running_capture(other_host: StartHost, client_state: Path) -> None:
@@ -356,7 +363,7 @@ def test_host_sigterm_saves_the_running_capture(other_host: StartHost, client_st
         report = client.report(timeout=30)
     finally:
         client.close()
-    assert report["host_ended"] is True, report
+    assert report["host_ended"] is True, said(report)
     assert log_lines(serve, "saved the running capture")
     [path] = (serve.config / "captures").glob("*.json")
     capture = json.loads(path.read_text())
