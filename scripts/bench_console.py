@@ -81,9 +81,9 @@ class Host:
         self.captures = work / "captures"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PUNKTFUNK_")}
         env["PUNKTFUNK_CONFIG_DIR"] = str(self.config)
-        argv = [sys.executable, "-m", "host", "serve", "--bind", "127.0.0.1:0"]
+        argv = [sys.executable, "-m", "mgmt", "serve", "--bind", "127.0.0.1:0"]
         argv += ["--native", "127.0.0.1:0", "--captures-dir", str(self.captures)]
-        argv += ["--console-dir", str(DIST)]
+        argv += ["--console-dir", str(DIST), "--no-gamestream"]  # the native demo is enough
         argv += ["--demo", "--demo-mode", "640x360@30"] if demo else ["--no-demo"]
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
