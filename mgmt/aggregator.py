@@ -9,10 +9,12 @@ client's decode time.
 
 The sample then goes where it is wanted: to the StatsRecorder while a capture is armed
 (the session registers with each capture on its first sample) and to stdout as one perf
-line when PUNKTFUNK_PERF=1; /metrics reads the latest one. Stage timings exist only
-while producers measure (`perf or armed`); counters-based fields always do. Sessions
-are seen only through `StreamSession`: the stage map and window length are the path's
-own declaration (`host.pipeline.stages`), so nothing here knows a protocol.
+line when PUNKTFUNK_PERF=1; /metrics reads the latest one, and the window's records are
+counted into its latency histograms (`mgmt.histograms`). Stage timings exist only while
+producers measure (`perf or armed`, or always with `measure = always`); counters-based
+fields always do. Sessions are seen only through `StreamSession`: the stage map and
+window length are the path's own declaration (`host.pipeline.stages`), so nothing here
+knows a protocol.
 
 Nothing here runs per frame: a window is a handful of numpy operations over at most a
 few hundred records.
@@ -35,6 +37,7 @@ from host.pipeline.session import StreamSession
 from host.pipeline.stages import PathSpec
 from ipc import Counter, RingReader
 from ipc.window import column_percentiles, percentiles
+from mgmt.histograms import LatencyHistograms
 from mgmt.models import StageTiming, StatsSample
 from mgmt.recorder import StatsRecorder
 from mgmt.telemetry import Telemetry
@@ -72,6 +75,7 @@ class Aggregator:
         self.perf = perf
         self.perf_out = perf_out or sys.stdout
         self.telemetry = telemetry
+        self.histograms = LatencyHistograms()
         self._tracked: dict[int, _Tracked] = {}
         self._lock = threading.Lock()  # session_ending arrives from a worker thread
 
@@ -131,10 +135,11 @@ class Aggregator:
                     tracked.due = max(tracked.due + window, now + window / 2)
 
     def _restart_window(self, tracked: _Tracked, now: float) -> None:
-        tracked.frames.read()  # what was measured before now belongs to no window
+        # What was measured before now belongs to no window; the histograms count it.
+        records = {"frames": tracked.frames.read(), "sends": tracked.sends.read()}
+        self.histograms.observe(tracked.session.path, records)
         if tracked.audio is not None:
             tracked.audio.read()
-        tracked.sends.read()
         tracked.counters = tracked.session.counters.snapshot()
         tracked.window_start = now
         tracked.due = now + tracked.session.window_s
@@ -152,6 +157,7 @@ class Aggregator:
         except ValueError:  # released under us (session torn down concurrently)
             return
         records = {"frames": tracked.frames.read(), "sends": tracked.sends.read()}
+        self.histograms.observe(session.path, records)
         if tracked.audio is not None:
             records["audio"] = tracked.audio.read()
         sample = build_sample(

@@ -1,9 +1,13 @@
-"""Prometheus `/metrics`: the latest window of every live session, for fleets of hosts.
+"""Prometheus `/metrics`: latency histograms and the latest window of every live session.
 
-A collector builds the families at scrape time from the aggregator's latest sample per
-session and the sessions' cumulative counters, so a session that ended disappears from
-the next scrape instead of leaving stale series behind. Units are Prometheus base units
-(seconds, bits per second); series are labelled by session id, path and codec.
+A collector builds the families at scrape time. Latency is exposed as histograms
+(`punktfunk_stage_latency_seconds{path,stage}`, `punktfunk_host_latency_seconds{path}`):
+every measured frame counted into fixed buckets since the process started
+(`mgmt.histograms`), so quantiles combine across sessions and hosts. Rates and counters
+come from the aggregator's latest sample per session and the sessions' cumulative
+counters, labelled by session id, path and codec, so a session that ended disappears
+from the next scrape instead of leaving stale series behind. Units are Prometheus base
+units (seconds, bytes per second); `promtool check metrics` accepts the exposition.
 
 `/metrics` needs the API's bearer token (the API's auth middleware guards it, see
 `serve`) unless the operator sets `metrics_open` for a scraper on a trusted network.
@@ -16,7 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,11 +33,11 @@ from starlette.routing import Route
 
 from ipc import Counter
 from mgmt.aggregator import Aggregator
+from mgmt.histograms import HOST
 from mgmt.recorder import StatsRecorder
 
 METRICS_PATH = "/metrics"
 SESSION_LABELS = ("session", "path", "codec")
-QUANTILES = (("0.5", "p50_us"), ("0.99", "p99_us"))
 
 
 @dataclass(frozen=True)
@@ -80,16 +89,21 @@ class StatsCollector:
         return []  # collect() at registration would scrape for nothing
 
     def collect(self) -> Iterable[Metric]:
-        stage = GaugeMetricFamily(
+        stage = HistogramMetricFamily(
             "punktfunk_stage_latency_seconds",
-            "per-stage latency over the latest window",
-            labels=[*SESSION_LABELS, "stage", "quantile"],
+            "per-stage latency of every measured frame",
+            labels=["path", "stage"],
         )
-        host = GaugeMetricFamily(
+        host = HistogramMetricFamily(
             "punktfunk_host_latency_seconds",
-            "capture start to last datagram sent, over the latest window",
-            labels=[*SESSION_LABELS, "quantile"],
+            "capture start to last datagram sent, of every measured frame",
+            labels=["path"],
         )
+        for (kind, name), histogram in self.aggregator.histograms.snapshot().items():
+            if name == HOST:
+                host.add_metric([kind], histogram.buckets, histogram.sum_s)
+            else:
+                stage.add_metric([kind, name], histogram.buckets, histogram.sum_s)
         gauges = {
             "fps": GaugeMetricFamily(
                 "punktfunk_fps", "new frames per second from the source", labels=SESSION_LABELS
@@ -98,15 +112,18 @@ class StatsCollector:
                 "punktfunk_repeat_fps", "re-encoded repeats per second", labels=SESSION_LABELS
             ),
             "mbps": GaugeMetricFamily(
-                "punktfunk_goodput_bits_per_second", "transmitted goodput", labels=SESSION_LABELS
+                "punktfunk_goodput_bytes_per_second",
+                "transmitted goodput over the latest window",
+                labels=SESSION_LABELS,
             ),
             "bitrate_kbps": GaugeMetricFamily(
-                "punktfunk_target_bits_per_second",
+                "punktfunk_target_bytes_per_second",
                 "configured target bitrate",
                 labels=SESSION_LABELS,
             ),
         }
-        scale = {"fps": 1.0, "repeat_fps": 1.0, "mbps": 1e6, "bitrate_kbps": 1e3}
+        # Base units: the samples' Mb/s and kb/s become bytes per second.
+        scale = {"fps": 1.0, "repeat_fps": 1.0, "mbps": 1e6 / 8, "bitrate_kbps": 1e3 / 8}
         counters = {
             spec.name: CounterMetricFamily(spec.name, spec.help, labels=SESSION_LABELS)
             for spec in COUNTERS
@@ -115,12 +132,6 @@ class StatsCollector:
         for session, sample in self.aggregator.latest():
             sessions += 1
             labels = [str(session.session_id), session.kind, session.params.codec]
-            for timing in sample.stages:
-                for quantile, field in QUANTILES:
-                    stage.add_metric([*labels, timing.name, quantile], getattr(timing, field) / 1e6)
-            for quantile, value in (("0.5", sample.host_p50_us), ("0.99", sample.host_p99_us)):
-                if value is not None:
-                    host.add_metric([*labels, quantile], value / 1e6)
             for field, family in gauges.items():
                 family.add_metric(labels, getattr(sample, field) * scale[field])
             try:

@@ -74,7 +74,7 @@ async def serve(settings: Settings, *, started: asyncio.Future[Running] | None =
     native = native_settings(settings)
     gamestream_config = gamestream_settings(settings) if settings.gamestream else None
 
-    control = ControlBlock.create(perf=settings.perf)
+    control = ControlBlock.create(perf=settings.perf, measure_always=settings.measure == "always")
     try:
         recorder = StatsRecorder(captures_dir(settings), on_armed_change=control.set_armed)
         aggregator = Aggregator(recorder, perf=settings.perf, telemetry=Telemetry())

@@ -9,16 +9,23 @@ For each mode, a real host (capture/encode and send processes) streams to a real
 - per-stage p50/p99 from the metrics rings,
 - CPU % of the capture/encode, send and client processes.
 
-The overhead of measuring comes from one 720p session in which measuring is switched
-on and off every second through the control block (interleaved within the same run,
-so content, encoder state and machine load hit both alike). It is the difference in
-CPU time per frame of the two streaming processes (fps is capped by the frame clock,
-so CPU is where a cost would show), read with nanosecond resolution from
-/proc/<pid>/task/*/schedstat; achieved fps is compared too.
+The overhead of measuring comes from one 720p session in which the control block's
+`always` flag (the setting `measure = always`) is switched on and off every second, with
+nothing armed, so it is what `always` costs over `armed` while no capture records
+(interleaved within the same run, so content, encoder state and machine load hit both
+alike). It is the difference in CPU time per frame of the two streaming processes (fps
+is capped by the frame clock, so CPU is where a cost would show), read with nanosecond
+resolution from /proc/<pid>/task/*/schedstat; achieved fps is compared too.
+
+What mgmt adds per window is timed on that session's real records: counting a 2 s
+window into the latency histograms (against building the window's sample, the baseline),
+and appending a sample to a capture journal (encode + write) with the fdatasync that
+follows at most every `mgmt.journal.FSYNC_INTERVAL_S`.
 
 Last line:
     pipeline: fps_720p=<float> host_p50_ms_720p=<float> host_p99_ms_720p=<float> \
-fps_1080p=<float> measure_overhead_pct=<float>
+fps_1080p=<float> measure_overhead_pct=<float> histogram_us_per_window=<float> \
+journal_append_us=<float> journal_fsync_ms_p50=<float>
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from session_window import (
     Edge,
     SessionWatch,
@@ -51,6 +60,9 @@ from host.native.tls import load_or_create_identity
 from host.pipeline.session import StreamSession
 from host.pipeline.stages import NATIVE
 from ipc import ControlBlock, Counter
+from mgmt.aggregator import build_sample
+from mgmt.histograms import LatencyHistograms
+from mgmt.journal import FSYNC_INTERVAL_S, CaptureJournal
 from mgmt.sessions import Sessions
 from mgmt.settings import Settings, native_settings
 
@@ -67,6 +79,7 @@ class Result:
     stages_us: dict[str, tuple[float, float]] = field(default_factory=dict)
     client: dict[str, Any] = field(default_factory=dict)
     alternation: Alternation | None = None
+    records: dict[str, Any] = field(default_factory=dict)  # the measured window's rings
 
 
 @dataclass
@@ -148,8 +161,10 @@ async def run_case(
     if stdout.strip():
         result.client = json.loads(stdout.decode().strip().splitlines()[-1])
     if measure:
-        figures = ring_figures(NATIVE, *window_records(frames, sends, window))
+        inside = window_records(frames, sends, window)
+        figures = ring_figures(NATIVE, *inside)
         result.stages_us, result.host_ms = figures.stages_us, figures.host_ms
+        result.records = {"frames": inside[0], "sends": inside[1]}
     return result
 
 
@@ -164,16 +179,55 @@ async def _alternate(
             Counter.FRAMES_REPEAT
         )
 
+    control.set_perf(False)  # nothing else measures: `always` alone decides
     for k in range(max(2, round(seconds / period))):
         measure = k % 2 == 0
-        control.set_perf(measure)
+        control.set_measure_always(measure)
         t0, cpu0, f0 = time.monotonic(), sum(map(cpu_ns, pids)), frames()
         await asyncio.sleep(period)
         acc.cpu_ns[measure] += sum(map(cpu_ns, pids)) - cpu0
         acc.frames[measure] += frames() - f0
         acc.seconds[measure] += time.monotonic() - t0
-    control.set_perf(True)
+    control.set_measure_always(True)
     return acc
+
+
+def _median_us(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return statistics.median(times) / 1000
+
+
+def mgmt_per_window(records: dict[str, Any], directory: Path) -> dict[str, float]:
+    """What mgmt spends per 2 s window on the histograms and per sample on the journal."""
+    frames, sends = records["frames"], records["sends"]
+    per_window = round(NATIVE.window_s * 60)
+    window = {"frames": frames[:per_window], "sends": sends[:per_window]}
+    counters = dict.fromkeys(Counter, 0)
+    histograms = LatencyHistograms()
+    figures = {
+        "histogram_us": _median_us(lambda: histograms.observe(NATIVE, window), 2000),
+        "sample_us": _median_us(
+            lambda: build_sample(NATIVE, 1, 10_000, window, counters, counters, 2.0), 2000
+        ),
+    }
+    sample = build_sample(NATIVE, 1, 10_000, window, counters, counters, 2.0)
+    journal = CaptureJournal(directory, 1, fsync_interval_s=3600)  # syncs timed by hand
+    syncs = []
+    try:
+        figures["journal_append_us"] = _median_us(lambda: journal.sample(sample), 500)
+        for _ in range(100):
+            journal.sample(sample)
+            t0 = time.perf_counter_ns()
+            journal.sync()
+            syncs.append((time.perf_counter_ns() - t0) / 1e6)
+    finally:
+        journal.close(remove=True)
+    figures["fsync_ms_p50"], figures["fsync_ms_p99"] = np.percentile(syncs, [50, 99]).tolist()
+    return figures
 
 
 def report(r: Result) -> None:
@@ -231,21 +285,35 @@ async def main(args: argparse.Namespace) -> None:
                 )
             )
 
+        mgmt = mgmt_per_window(alternating.records, config)
+
     alt = alternating.alternation
     assert alt is not None
     cpu_on, cpu_off = alt.cpu_us_per_frame(True), alt.cpu_us_per_frame(False)
     fps_on, fps_off = alt.fps(True), alt.fps(False)
     overhead = 100 * (cpu_on - cpu_off) / cpu_off
     print(
-        f"measuring (same session, switched every 1 s): cpu/frame on {cpu_on:.0f} us vs "
-        f"off {cpu_off:.0f} us (ratio {cpu_on / cpu_off:.4f}); fps on {fps_on:.2f} vs "
-        f"off {fps_off:.2f} (ratio {fps_on / fps_off:.4f})"
+        f"measure=always vs armed, nothing armed (same session, switched every 1 s): "
+        f"cpu/frame on {cpu_on:.0f} us vs off {cpu_off:.0f} us (ratio {cpu_on / cpu_off:.4f}); "
+        f"fps on {fps_on:.2f} vs off {fps_off:.2f} (ratio {fps_on / fps_off:.4f})"
+    )
+    print(
+        f"mgmt per 2 s window: histograms {mgmt['histogram_us']:.1f} us vs building the "
+        f"sample {mgmt['sample_us']:.1f} us (ratio {mgmt['histogram_us'] / mgmt['sample_us']:.3f})"
+    )
+    share = 100 * mgmt["fsync_ms_p50"] / 1000 / FSYNC_INTERVAL_S
+    print(
+        f"journal: append {mgmt['journal_append_us']:.1f} us per sample; fdatasync "
+        f"p50 {mgmt['fsync_ms_p50']:.2f} ms p99 {mgmt['fsync_ms_p99']:.2f} ms, at most every "
+        f"{FSYNC_INTERVAL_S:g} s ({share:.3f} % of a core, off the event loop)"
     )
     fps_720, (host_p50, host_p99) = hd.fps, hd.host_ms
     print(
         f"pipeline: fps_720p={fps_720:.2f} host_p50_ms_720p={host_p50:.2f} "
         f"host_p99_ms_720p={host_p99:.2f} fps_1080p={full_hd.fps:.2f} "
-        f"measure_overhead_pct={overhead:.2f}"
+        f"measure_overhead_pct={overhead:.2f} histogram_us_per_window={mgmt['histogram_us']:.1f} "
+        f"journal_append_us={mgmt['journal_append_us']:.1f} "
+        f"journal_fsync_ms_p50={mgmt['fsync_ms_p50']:.2f}"
     )
 
 
