@@ -312,7 +312,7 @@ class StatsRecorder:
                     rescue,
                     self.captures_dir,
                     f" (or let the next start recover it from {journal.path})"
-                    if journal is not None and not journal.behind
+                    if journal is not None and not journal.behind and journal.path.is_file()
                     else "",
                 )
                 self._live = None

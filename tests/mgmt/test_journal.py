@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 
+import mgmt.recorder
 from mgmt.errors import RecordingWriteError
 from mgmt.journal import (
     JournalUnreadableError,
@@ -520,3 +521,23 @@ def test_a_journal_removed_under_a_capture_does_not_fail_its_stop(
     assert meta is not None
     assert meta.sample_count == 1
     assert json_encoder.encode(recorder.load(meta.id).meta) == json_encoder.encode(meta)
+
+
+def test_a_shutdown_that_cannot_save_keeps_the_journal_for_the_next_start(
+    recorder: StatsRecorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rescue = tmp_path / "rescue"
+    rescue.mkdir()
+    monkeypatch.setattr(mgmt.recorder.tempfile, "gettempdir", lambda: str(rescue))
+    samples = armed_with_samples(recorder, 3)
+    captures = recorder.captures_dir
+    aside = captures.with_name("captures-aside")
+    captures.rename(aside)
+    captures.write_bytes(b"not a directory")  # saving fails for real (ENOTDIR), even as root
+    meta = recorder.shutdown()
+    assert meta is not None
+    assert len(list(rescue.glob("punktfunk-unsaved-*.json"))) == 1
+    captures.unlink()
+    aside.rename(captures)  # the operator repairs the dir
+    (recovered,) = StatsRecorder(captures).recovered
+    assert StatsRecorder(captures).load(recovered.id).samples == samples
