@@ -67,9 +67,9 @@ class StatsSample(Struct):
         Meta(description="control-channel round-trip time (GameStream: ENet); null if unmeasured"),
     ] = None
     # Sound and input (GameStream; null on paths without them).
-    audio_packets: Annotated[
-        int | None, Meta(description="audio packets sent in this window")
-    ] = None
+    audio_packets: Annotated[int | None, Meta(description="audio packets sent in this window")] = (
+        None
+    )
     audio_encode_p50_us: Annotated[
         float | None, Meta(description="Opus encode time per packet, p50")
     ] = None
