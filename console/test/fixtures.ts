@@ -72,3 +72,19 @@ export function capture(samples: StatsSample[], metaOverrides: Partial<CaptureMe
 export function series(n: number, overrides: (i: number) => Partial<StatsSample> = () => ({})): StatsSample[] {
   return Array.from({ length: n }, (_, i) => sample(2000 * (i + 1), overrides(i)));
 }
+
+/** A GameStream window that counted sound and input (packets and events over the window). */
+export function gamestreamSample(t_ms: number, overrides: Partial<StatsSample> = {}): StatsSample {
+  return sample(
+    t_ms,
+    {
+      rtt_us: 2500,
+      audio_packets: 200,
+      audio_encode_p50_us: 150,
+      audio_encode_p99_us: 420,
+      input_events: 60,
+      ...overrides,
+    },
+    GAMESTREAM,
+  );
+}

@@ -65,9 +65,19 @@ describe("pathOfStages / describeSessions", () => {
       sample(3000, { session_id: 4 }),
     ];
     expect(describeSessions(samples, "native")).toEqual([
-      { id: 4, kind: "native", measuresRtt: false },
-      { id: 7, kind: "gamestream", measuresRtt: true },
+      { id: 4, kind: "native", measuresRtt: false, measuresSoundInput: false },
+      { id: 7, kind: "gamestream", measuresRtt: true, measuresSoundInput: false },
     ]);
+  });
+
+  it("says which sessions counted sound or input", () => {
+    const samples = [
+      sample(1000, { session_id: 1 }),
+      sample(1500, { session_id: 2, input_events: 0 }, GAMESTREAM),
+      sample(2000, { session_id: 3, audio_encode_p99_us: 300 }, GAMESTREAM),
+      sample(2500, { session_id: 4 }, GAMESTREAM),
+    ];
+    expect(describeSessions(samples).map((s) => s.measuresSoundInput)).toEqual([false, true, true, false]);
   });
 
   it("takes the capture's kind for a first session whose stages do not tell, and only for it", () => {

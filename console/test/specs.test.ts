@@ -8,6 +8,7 @@ import {
   rttChart,
   sessionMap,
   sessionsLabel,
+  soundInputChart,
   telemetryCharts,
   type ChartEnv,
 } from "../src/charts/specs";
@@ -15,7 +16,7 @@ import { describeSessions } from "../src/data/sessions";
 import { stageColor } from "../src/data/stages";
 import { buildTimeline } from "../src/data/timeline";
 import { translator } from "../src/i18n/messages";
-import { GAMESTREAM, NATIVE, sample, series } from "./fixtures";
+import { GAMESTREAM, gamestreamSample, NATIVE, sample, series } from "./fixtures";
 
 const env: ChartEnv = { scheme: "light", t: translator("en"), locale: "en-GB", syncKey: "test" };
 
@@ -170,13 +171,72 @@ describe("GameStream sessions", () => {
   it("says a lane's shared path once, and nothing for unknown paths", () => {
     const t = translator("en");
     const sessions = sessionMap([
-      { id: 1, kind: "native", measuresRtt: false },
-      { id: 3, kind: "native", measuresRtt: false },
-      { id: 4, kind: null, measuresRtt: false },
+      { id: 1, kind: "native", measuresRtt: false, measuresSoundInput: false },
+      { id: 3, kind: "native", measuresRtt: false, measuresSoundInput: false },
+      { id: 4, kind: null, measuresRtt: false, measuresSoundInput: false },
     ]);
     expect(sessionsLabel([1, 3], t, sessions)).toBe("sessions 1, 3 (native)");
     expect(sessionsLabel([4], t, sessions)).toBe("session 4");
     expect(sessionsLabel([1, 4], t, sessions)).toBe("sessions 1 (native), 4");
     expect(sessionsLabel([1, 3], translator("de"), sessions)).toBe("Sitzungen 1, 3 (native)");
+  });
+});
+
+describe("soundInputChart", () => {
+  it("draws audio encode time in ms and packets and events per second, on two axes", () => {
+    const samples = [gamestreamSample(1000), gamestreamSample(2000, { audio_packets: 100, input_events: 0 })];
+    const tl = buildTimeline(samples);
+    const m = soundInputChart(tl, env, "d", sessionMap(describeSessions(samples, "gamestream")));
+    expect(m.empty).toBe(false);
+    expect(m.title).toBe("Sound and input");
+    expect((m.options.series ?? []).map((s) => s.label)).toEqual([
+      "t",
+      "audio encode p50",
+      "audio encode p99",
+      "audio packets/s",
+      "input events/s",
+    ]);
+    expect(m.options.series?.[3].scale).toBe("rate");
+    expect((m.options.axes ?? []).slice(1).map((a) => a.label)).toEqual(["ms", "per second"]);
+    expect(m.data.slice(1)).toEqual([
+      [0.15, 0.15],
+      [0.42, 0.42],
+      [200, 100],
+      [60, 0],
+    ]);
+    expect(m.notes).toEqual([]);
+  });
+
+  it("names the sessions that did not measure it instead of drawing 0", () => {
+    const samples = [sample(1000, { session_id: 1 }), gamestreamSample(1500, { session_id: 2 }), sample(3000, { session_id: 1 })];
+    const tl = buildTimeline(samples);
+    const m = soundInputChart(tl, env, "d", sessionMap(describeSessions(samples, "native")));
+    // Only session 2's lane is drawn; session 1 (native) has no series at all.
+    expect((m.options.series ?? []).map((s) => s.label)).toEqual([
+      "t",
+      "audio encode p50 · session 2 (gamestream)",
+      "audio encode p99 · session 2 (gamestream)",
+      "audio packets/s · session 2 (gamestream)",
+      "input events/s · session 2 (gamestream)",
+    ]);
+    expect(m.data.slice(1).every((col) => !col.includes(0))).toBe(true);
+    expect(m.notes).toEqual(["Not measured for session 1 (native)"]);
+    const de: ChartEnv = { ...env, t: translator("de"), locale: "de-DE" };
+    const mDe = soundInputChart(tl, de, "d", sessionMap(describeSessions(samples, "native")));
+    expect(mDe.title).toBe("Ton und Eingabe");
+    expect(mDe.notes).toEqual(["Nicht gemessen für Sitzung 1 (native)"]);
+  });
+
+  it("is left out of the detail and live views until some window measured it", () => {
+    const native = buildTimeline(series(3));
+    expect(soundInputChart(native, env, "d").empty).toBe(true);
+    expect(detailCharts(native, "p50", env).map((c) => c.id)).not.toContain("detail-sound-input");
+    expect(liveChartIds(native)).not.toContain("live-sound-input");
+
+    const gs = buildTimeline([gamestreamSample(1000), gamestreamSample(2000)]);
+    const ids = detailCharts(gs, "p50", env).map((c) => c.id);
+    expect(ids.slice(0, 5)).toEqual(["detail-latency-0", "detail-throughput", "detail-rtt", "detail-sound-input", "detail-health"]);
+    expect(liveChartIds(gs)).toEqual(["live-latency-0", "live-throughput", "live-rtt", "live-sound-input"]);
+    expect(liveCharts(gs, env).map((c) => c.id)).toEqual(liveChartIds(gs));
   });
 });

@@ -35,6 +35,9 @@ const statsWindow = (path: readonly string[]) =>
     fec_recovered: maybe(fc.nat(20)),
     gpu_util_pct: maybe(fc.integer({ min: 0, max: 100 })),
     client_decode_us: maybe(fc.integer({ min: 0, max: 9000 })),
+    // Per-window counts drawn per second: the window length comes from the previous sample.
+    audio_packets: maybe(fc.nat(400)),
+    input_events: maybe(fc.nat(300)),
   });
 
 const session = fc
@@ -59,6 +62,8 @@ const capture = fc
             fec_recovered: w.fec_recovered,
             gpu_util_pct: w.gpu_util_pct,
             client_decode_us: w.client_decode_us,
+            audio_packets: w.audio_packets,
+            input_events: w.input_events,
           }, w.stages),
         );
       }

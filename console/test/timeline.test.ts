@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildTimeline, frameBudgetMs, TimelineBuilder, type Timeline } from "../src/data/timeline";
+import { buildTimeline, FIRST_WINDOW_S, frameBudgetMs, TimelineBuilder, type Timeline } from "../src/data/timeline";
 import { PIPELINE_ORDER } from "../src/data/stages";
-import { GAMESTREAM, NATIVE, sample, series } from "./fixtures";
+import { GAMESTREAM, gamestreamSample, NATIVE, sample, series } from "./fixtures";
 
 /** Every column of every lane has one cell per x. */
 function expectAligned(tl: Timeline): void {
@@ -176,5 +176,49 @@ describe("TimelineBuilder", () => {
     expect(b.append([sample(8500, { session_id: 7 }), sample(10000, { session_id: 1 })])).toBe("rebuilt");
     expect(b.timeline.lanes).toHaveLength(2);
     expect(b.count).toBe(6);
+  });
+});
+
+describe("per-second series", () => {
+  it("divides a window's audio packets and input events by the time since the session's previous window", () => {
+    const tl = buildTimeline([
+      gamestreamSample(1000, { audio_packets: 100, input_events: 30 }),
+      gamestreamSample(2000, { audio_packets: 200, input_events: 60 }),
+      // A short last window (stopped mid-window): 50 packets in 0.5 s.
+      gamestreamSample(2500, { audio_packets: 50, input_events: 0 }),
+    ]);
+    const lane = tl.lanes[0];
+    // The first window has no previous sample: the nominal window length (1 s).
+    expect(FIRST_WINDOW_S).toBe(1);
+    expect(lane.cols.audio_packets_ps).toEqual([100, 200, 100]);
+    expect(lane.cols.input_events_ps).toEqual([30, 60, 0]);
+    expect(lane.cols.audio_encode_p50_ms).toEqual([0.15, 0.15, 0.15]);
+    expect(lane.cols.audio_encode_p99_ms).toEqual([0.42, 0.42, 0.42]);
+  });
+
+  it("starts each session's windows afresh and keeps native (unmeasured) windows as gaps", () => {
+    const tl = buildTimeline([
+      gamestreamSample(1000, { session_id: 1, audio_packets: 200 }),
+      gamestreamSample(3000, { session_id: 1, audio_packets: 200 }),
+      // Session 2 follows in the same lane, 5 s later: its first window is not 5 s long.
+      sample(8000, { session_id: 2 }),
+      gamestreamSample(9000, { session_id: 3, audio_packets: 300 }),
+    ]);
+    expect(tl.lanes).toHaveLength(1);
+    // Rows: s1, s1, gap, s2 (native: null), gap, s3.
+    expect(tl.lanes[0].cols.audio_packets_ps).toEqual([200, 100, null, null, null, 300]);
+    expect(tl.lanes[0].present.has("audio_packets_ps")).toBe(true);
+    expect(buildTimeline(series(3)).lanes[0].present.has("audio_packets_ps")).toBe(false);
+  });
+
+  it("gives live appends the same per-second values as a build from scratch", () => {
+    const samples = [gamestreamSample(1000), gamestreamSample(2000, { audio_packets: 100 }), gamestreamSample(4000, { input_events: 10 })];
+    const b = new TimelineBuilder();
+    b.append(samples.slice(0, 1));
+    expect(b.append(samples.slice(1, 2))).toBe("appended");
+    expect(b.append(samples.slice(2))).toBe("appended");
+    expect(b.timeline.lanes[0].cols.audio_packets_ps).toEqual([200, 100, 100]);
+    expect(b.timeline.lanes[0].cols.input_events_ps).toEqual([60, 60, 5]);
+    expect(b.timeline.lanes[0].cols).toEqual(buildTimeline(samples).lanes[0].cols);
   });
 });

@@ -9,7 +9,7 @@ import { CompareView } from "../src/views/CompareView";
 import { PairedClientsView, PairingView, type PinForm } from "../src/views/DevicesView";
 import { RecordingDetailView } from "../src/views/RecordingDetailView";
 import { RecordingsTableView } from "../src/views/RecordingsTableView";
-import { capture, GAMESTREAM, meta, sample, series } from "./fixtures";
+import { capture, GAMESTREAM, gamestreamSample, meta, sample, series } from "./fixtures";
 import type { ReactNode } from "react";
 
 const render = (node: ReactNode, locale: Locale = "en") =>
@@ -24,6 +24,26 @@ describe("RecordingDetailView", () => {
     expect(html).toContain("hit the sample limit");
     expect(html).toContain("Where the time goes");
     expect(html).toContain("Not measured on this path: packets dropped, FEC recovered");
+  });
+
+  it("marks a recovered recording in its header, with the reason in the tooltip", () => {
+    const html = render(<RecordingDetailView capture={capture(series(3), { recovered: true })} mode="p50" scheme="light" onModeChange={noop} />);
+    expect(html).toMatch(/<span class="tag warn" title="Rebuilt after the host stopped without saving; the window in progress then is missing.">recovered<\/span>/);
+    expect(render(<RecordingDetailView capture={capture(series(3))} mode="p50" scheme="light" onModeChange={noop} />)).not.toContain(
+      ">recovered<",
+    );
+    const de = render(<RecordingDetailView capture={capture(series(3), { recovered: true })} mode="p50" scheme="light" onModeChange={noop} />, "de");
+    expect(de).toContain(">wiederhergestellt</span>");
+  });
+
+  it("draws the sound and input chart for a GameStream recording only", () => {
+    const gs = render(
+      <RecordingDetailView capture={capture([gamestreamSample(1000), gamestreamSample(2000)], { kind: "gamestream" })} mode="p50" scheme="light" onModeChange={noop} />,
+    );
+    expect(gs).toContain('data-chart="detail-sound-input"');
+    expect(gs).toContain("Sound and input");
+    const native = render(<RecordingDetailView capture={capture(series(3))} mode="p50" scheme="light" onModeChange={noop} />);
+    expect(native).not.toContain("detail-sound-input");
   });
 
   it("shows an empty recording as a notice without charts", () => {
@@ -69,6 +89,15 @@ describe("RecordingsTableView", () => {
     expect(html).toContain("truncated");
     expect(html).toContain('href="/recordings/a"');
     expect(html).toContain("Compare selected (1)");
+  });
+
+  it("marks recovered recordings, explaining why in the tooltip", () => {
+    const html = render(<RecordingsTableView {...props} recordings={[meta({ id: "a", recovered: true }), meta({ id: "b" })]} />);
+    expect(html.match(/>recovered<\/span>/g)).toHaveLength(1);
+    expect(html).toContain('title="Rebuilt after the host stopped without saving; the window in progress then is missing."');
+    const de = render(<RecordingsTableView {...props} recordings={[meta({ id: "a", recovered: true })]} />, "de");
+    expect(de).toContain(">wiederhergestellt</span>");
+    expect(de).toContain("das damals laufende Fenster fehlt");
   });
 
   it("asks before deleting", () => {

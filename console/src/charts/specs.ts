@@ -434,34 +434,75 @@ export function rttChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions
   return model;
 }
 
+/**
+ * Sound and input per lane: the Opus encode time per packet (p50, p99; ms) and the audio
+ * packets sent and input events received, per second (each window's count divided by its
+ * length). GameStream counts them, the native path does not: only a capture where some
+ * session measured them gets this chart, and sessions that did not are named in a note,
+ * never drawn as 0.
+ */
+export function soundInputChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions: Sessions = NO_SESSIONS): ChartModel {
+  const model = lineChart(
+    tl,
+    env,
+    `${idPrefix}-sound-input`,
+    "chart.soundInput",
+    [
+      { key: "audio_encode_p50_ms", label: "series.audioEncodeP50", scale: "ms", digits: 3, unit: "ms" },
+      { key: "audio_encode_p99_ms", label: "series.audioEncodeP99", scale: "ms", digits: 3, unit: "ms", dash: [6, 4] },
+      { key: "audio_packets_ps", label: "series.audioPackets", scale: "rate", digits: 1, unit: "/s" },
+      { key: "input_events_ps", label: "series.inputEvents", scale: "rate", digits: 1, unit: "/s" },
+    ],
+    [
+      { scale: "ms", label: "axis.ms", side: "left" },
+      { scale: "rate", label: "axis.perSecond", side: "right" },
+    ],
+    false,
+    sessions,
+  );
+  if (model.empty) return model;
+  const unmeasured = [...sessions.values()].filter((s) => !s.measuresSoundInput).map((s) => s.id);
+  if (unmeasured.length > 0) {
+    model.notes.push(env.t("chart.soundInputNotMeasured", { sessions: sessionsLabel(unmeasured, env.t, sessions) }));
+  }
+  return model;
+}
+
 /** Everything the recording detail shows, in order. */
 export function detailCharts(tl: Timeline, mode: Percentile, env: ChartEnv, sessions: Sessions = NO_SESSIONS): ChartModel[] {
   const lanes = tl.lanes.length === 0 ? [] : tl.lanes.map((_, l) => latencyChart(tl, l, mode, env, "detail", sessions));
   const rtt = rttChart(tl, env, "detail", sessions);
+  const sound = soundInputChart(tl, env, "detail", sessions);
   return [
     ...lanes,
     throughputChart(tl, env, "detail", sessions),
     ...(rtt.empty ? [] : [rtt]),
+    ...(sound.empty ? [] : [sound]),
     healthChart(tl, env, "detail", sessions),
     ...telemetryCharts(tl, env, "detail", sessions),
   ];
 }
 
-/** The live view: the stage breakdown (p50), throughput, and RTT once measured. */
+/** The live view: the stage breakdown (p50), throughput, and RTT and sound/input once measured. */
 export function liveCharts(tl: Timeline, env: ChartEnv, sessions: Sessions = NO_SESSIONS): ChartModel[] {
   const rtt = rttChart(tl, env, "live", sessions);
+  const sound = soundInputChart(tl, env, "live", sessions);
   return [
     ...tl.lanes.map((_, l) => latencyChart(tl, l, "p50", env, "live", sessions)),
     throughputChart(tl, env, "live", sessions),
     ...(rtt.empty ? [] : [rtt]),
+    ...(sound.empty ? [] : [sound]),
   ];
 }
+
+const SOUND_INPUT_KEYS: readonly SeriesKey[] = ["audio_encode_p50_ms", "audio_encode_p99_ms", "audio_packets_ps", "input_events_ps"];
 
 /** The ids `liveCharts` draws for this timeline (what a live update waits for). */
 export function liveChartIds(tl: Timeline): string[] {
   const ids = tl.lanes.map((_, l) => `live-latency-${l}`);
   ids.push("live-throughput");
   if (tl.lanes.some((lane) => lane.present.has("rtt_ms"))) ids.push("live-rtt");
+  if (tl.lanes.some((lane) => SOUND_INPUT_KEYS.some((key) => lane.present.has(key)))) ids.push("live-sound-input");
   return ids;
 }
 

@@ -84,6 +84,19 @@ export interface SessionInfo {
   kind: PathKind | null;
   /** At least one window has a round-trip time. */
   measuresRtt: boolean;
+  /** At least one window counted sound or input (audio packets, their encode time, input events). */
+  measuresSoundInput: boolean;
+}
+
+type SoundInputFields = {
+  audio_packets?: number | null;
+  audio_encode_p50_us?: number | null;
+  audio_encode_p99_us?: number | null;
+  input_events?: number | null;
+};
+
+function measured(v: number | null | undefined): boolean {
+  return v !== null && v !== undefined;
 }
 
 function isPathKind(kind: string): kind is PathKind {
@@ -97,11 +110,12 @@ function isPathKind(kind: string): kind is PathKind {
  * settles a first session whose stages alone do not.
  */
 export function describeSessions(
-  samples: readonly { session_id: number; stages: readonly { name: string }[]; rtt_us?: number | null }[],
+  samples: readonly ({ session_id: number; stages: readonly { name: string }[]; rtt_us?: number | null } & SoundInputFields)[],
   captureKind = "",
 ): SessionInfo[] {
   const stages = new Map<number, Set<string>>();
   const rtt = new Map<number, boolean>();
+  const soundInput = new Set<number>();
   for (const s of samples) {
     let names = stages.get(s.session_id);
     if (names === undefined) {
@@ -111,11 +125,14 @@ export function describeSessions(
     }
     for (const st of s.stages) names.add(st.name);
     if (s.rtt_us !== null && s.rtt_us !== undefined) rtt.set(s.session_id, true);
+    if (measured(s.audio_packets) || measured(s.audio_encode_p50_us) || measured(s.audio_encode_p99_us) || measured(s.input_events)) {
+      soundInput.add(s.session_id);
+    }
   }
   const first = stages.keys().next();
   return [...stages].map(([id, names]) => {
     let kind = names.size > 0 ? pathOfStages(names) : null;
     if (kind === null && !first.done && id === first.value && isPathKind(captureKind)) kind = captureKind;
-    return { id, kind, measuresRtt: rtt.get(id) ?? false };
+    return { id, kind, measuresRtt: rtt.get(id) ?? false, measuresSoundInput: soundInput.has(id) };
   });
 }

@@ -42,6 +42,10 @@ export const SERIES = {
   host_p99_ms: { field: "host_p99_us", factor: 1 / 1000 },
   client_decode_ms: { field: "client_decode_us", factor: 1 / 1000 },
   rtt_ms: { field: "rtt_us", factor: 1 / 1000 },
+  audio_encode_p50_ms: { field: "audio_encode_p50_us", factor: 1 / 1000 },
+  audio_encode_p99_ms: { field: "audio_encode_p99_us", factor: 1 / 1000 },
+  audio_packets_ps: { field: "audio_packets", factor: 1, perSecond: true },
+  input_events_ps: { field: "input_events", factor: 1, perSecond: true },
   capture_cpu_pct: { field: "capture_cpu_pct", factor: 1 },
   send_cpu_pct: { field: "send_cpu_pct", factor: 1 },
   capture_rss_mb: { field: "capture_rss_mb", factor: 1 },
@@ -54,12 +58,25 @@ export const SERIES = {
   gpu_video_clock_mhz: { field: "gpu_video_clock_mhz", factor: 1 },
   gpu_power_w: { field: "gpu_power_w", factor: 1 },
   gpu_memory_used_mb: { field: "gpu_memory_used_mb", factor: 1 },
-} as const satisfies Record<string, { field: NumericField; factor: number }>;
+} as const satisfies Record<string, { field: NumericField; factor: number; perSecond?: true }>;
 
 export type SeriesKey = keyof typeof SERIES;
 export const SERIES_KEYS = Object.keys(SERIES) as SeriesKey[];
-const SERIES_DEFS: readonly { key: SeriesKey; field: NumericField; factor: number }[] =
-  SERIES_KEYS.map((key) => ({ key, field: SERIES[key].field, factor: SERIES[key].factor }));
+const SERIES_DEFS: readonly { key: SeriesKey; field: NumericField; factor: number; perSecond: boolean }[] = SERIES_KEYS.map(
+  (key) => {
+    const def: { field: NumericField; factor: number; perSecond?: true } = SERIES[key];
+    return { key, field: def.field, factor: def.factor, perSecond: def.perSecond === true };
+  },
+);
+
+/**
+ * The window length assumed for the first window of a session, s. A sample does not carry
+ * its window's length; windows of a session follow each other without a pause, so a
+ * window's length is the time since the session's previous sample. The first one has none
+ * before it: it gets the nominal GameStream window (the only path that counts the
+ * per-second series, `perSecond`).
+ */
+export const FIRST_WINDOW_S = 1;
 
 export type Percentile = "p50" | "p99";
 
@@ -78,6 +95,8 @@ export interface Lane {
   /** Series with at least one measured (non-null) value in this lane. */
   present: Set<SeriesKey>;
   lastSession: number | null;
+  /** t_ms of the lane's latest sample (of `lastSession`): where the next window starts. */
+  lastMs: number | null;
 }
 
 export interface Timeline {
@@ -107,14 +126,19 @@ function emptyLane(stages: string[]): Lane {
     cols,
     present: new Set(),
     lastSession: null,
+    lastMs: null,
   };
 }
 
-/** Rows being added: which sample each holds (-1 for a gap row) and whose lane it is. */
+/**
+ * Rows being added: which sample each holds (-1 for a gap row), whose lane it is, and its
+ * window's length in seconds (what per-window counts are divided by).
+ */
 interface NewRows {
   first: number;
   sample: number[];
   lane: number[];
+  seconds: number[];
 }
 
 /**
@@ -124,7 +148,7 @@ interface NewRows {
  * in time order and fit the lanes (see `TimelineBuilder.fits`).
  */
 function appendRows(tl: Timeline, samples: readonly StatsSample[], laneOf: ReadonlyMap<number, number>): void {
-  const rows: NewRows = { first: tl.x.length, sample: [], lane: [] };
+  const rows: NewRows = { first: tl.x.length, sample: [], lane: [], seconds: [] };
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i];
     const l = laneOf.get(s.session_id) ?? 0;
@@ -136,13 +160,18 @@ function appendRows(tl: Timeline, samples: readonly StatsSample[], laneOf: Reado
         tl.x.push(Math.max(lastX, x - GAP_BEFORE_S));
         rows.sample.push(-1);
         rows.lane.push(l);
+        rows.seconds.push(FIRST_WINDOW_S);
       }
       lane.sessions.push(s.session_id);
       lane.lastSession = s.session_id;
+      lane.lastMs = null;
     }
+    const seconds = lane.lastMs === null ? 0 : (s.t_ms - lane.lastMs) / 1000;
+    lane.lastMs = s.t_ms;
     tl.x.push(x);
     rows.sample.push(i);
     rows.lane.push(l);
+    rows.seconds.push(seconds > 0 ? seconds : FIRST_WINDOW_S);
   }
   if (tl.budgetMs !== null) for (let r = 0; r < rows.sample.length; r++) tl.budget.push(tl.budgetMs);
   tl.sampleCount += samples.length;
@@ -173,7 +202,7 @@ function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: 
   const end = first + n;
   for (const def of SERIES_DEFS) {
     const col = grown(lane.cols[def.key], end);
-    const { field, factor } = def;
+    const { field, factor, perSecond } = def;
     let measured = false;
     for (let r = 0; r < n; r++) {
       const si = rows.sample[r];
@@ -185,7 +214,8 @@ function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: 
       if (raw === null || raw === undefined) {
         col[first + r] = null;
       } else {
-        col[first + r] = factor === 1 ? raw : raw * factor;
+        const value = factor === 1 ? raw : raw * factor;
+        col[first + r] = perSecond ? value / rows.seconds[r] : value;
         measured = true;
       }
     }

@@ -7,7 +7,7 @@ import { describeSessions, type SessionInfo } from "../data/sessions";
 import type { ColorScheme } from "../data/stages";
 import { buildTimeline, frameBudgetMs, type Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
-import { Badge, ChartCard, ErrorNotice, Notice, Segmented } from "./common";
+import { Badge, ChartCard, ErrorNotice, Notice, RecoveredTag, Segmented } from "./common";
 import { kindTone } from "./RecordingsTableView";
 
 export interface RecordingDetailViewProps {
@@ -57,6 +57,7 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
                 {kind}
               </Badge>
             ))}
+            {meta.recovered ? <RecoveredTag /> : null}
           </span>
         </div>
         <p className="muted mono">{meta.id}</p>

@@ -2,7 +2,7 @@ import type { CaptureMeta, ExportFormat } from "../api/types";
 import { Link } from "../app/router";
 import { formatDateTime, formatElapsed, resolutionLabel } from "../data/format";
 import { useI18n } from "../i18n/I18nProvider";
-import { Badge, ErrorNotice, Notice } from "./common";
+import { Badge, ErrorNotice, Notice, RecoveredTag } from "./common";
 
 export interface RecordingsTableViewProps {
   recordings: readonly CaptureMeta[] | null;
@@ -79,6 +79,7 @@ export function RecordingsTableView(props: RecordingsTableViewProps) {
                     <td data-label={t("recordings.time")}>
                       <time dateTime={new Date(r.started_unix_ms).toISOString()}>{when}</time>
                       {r.truncated ? <span className="tag warn">{t("recordings.truncated")}</span> : null}
+                      {r.recovered ? <RecoveredTag /> : null}
                     </td>
                     <td data-label={t("recordings.path")}>
                       <Badge tone={kindTone(r.kind)}>{r.kind === "" ? t("recordings.noSession") : r.kind}</Badge>

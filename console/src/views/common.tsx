@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import type { ChartRegistry } from "../charts/UplotChart";
 import { UplotChart } from "../charts/UplotChart";
 import type { ChartModel } from "../charts/specs";
+import { useI18n } from "../i18n/I18nProvider";
 
 export function ErrorNotice({ message }: { message: string | null }) {
   if (message === null) return null;
@@ -15,6 +16,17 @@ export function ErrorNotice({ message }: { message: string | null }) {
 
 export function Notice({ children, tone = "info" }: { children: ReactNode; tone?: "info" | "warn" }) {
   return <p className={`notice notice-${tone}`}>{children}</p>;
+}
+
+/** Marks a recording rebuilt from the journal after the host stopped without saving it. */
+export function RecoveredTag() {
+  const { t } = useI18n();
+  const explanation = t("recordings.recoveredTitle");
+  return (
+    <span className="tag warn" title={explanation}>
+      {t("recordings.recovered")}
+    </span>
+  );
 }
 
 export function Badge({ children, tone }: { children: ReactNode; tone: "recording" | "idle" | "native" | "gamestream" | "other" }) {
