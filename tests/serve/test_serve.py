@@ -127,7 +127,7 @@ PERF_LINE = re.compile(
     r"^perf native session=\d+ fps=[\d.]+ repeat_fps=[\d.]+ mbps=[\d.]+ target_kbps=\d+ "
     r"capture=\d+/\d+us submit=\d+/\d+us encode=\d+/\d+us handoff=\d+/\d+us send=\d+/\d+us "
     r"host=\d+/\d+us frames_dropped=\d+ send_dropped=\d+ packets_dropped=(\d+|-) "
-    r"fec_recovered=(\d+|-)$"
+    r"fec_recovered=(\d+|-) rtt=(\d+|-)us$"
 )
 
 

@@ -40,10 +40,9 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, poll_s: floa
 
 
 def gamestream_port(serve: Serve) -> int:
-    """The HTTP port from serve's second stdout line, `gamestream listening on HOST:PORT`."""
-    line = serve.next_line(30)
-    assert line.startswith("gamestream listening on "), line
-    return int(line.rsplit(":", 1)[1])
+    """The HTTP port serve announced (`gamestream listening on HOST:PORT`)."""
+    assert serve.gamestream_port is not None, "this serve runs without GameStream"
+    return serve.gamestream_port
 
 
 class MoonlightClient:

@@ -51,6 +51,12 @@ class Serve:
         first = self.next_line(60)
         assert first.startswith("mgmt listening on http://"), first
         self.url = first.removeprefix("mgmt listening on ").strip()
+        # With GameStream on (the default), serve's second line announces its HTTP port.
+        self.gamestream_port: int | None = None
+        if "--no-gamestream" not in args:
+            second = self.next_line(30)
+            assert second.startswith("gamestream listening on "), second
+            self.gamestream_port = int(second.rsplit(":", 1)[1])
         self.token = (config / "token").read_text().strip()
         self.client = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
