@@ -414,7 +414,9 @@ def test_a_vanished_client_is_disconnected_within_the_timeout() -> None:
                 await until(lambda: bool(recorder.disconnects), timeout_s=4.0, what="timeout")
                 silent_s = loop.time() - vanished_at
                 assert recorder.disconnects == [DisconnectReason.TIMEOUT]
-                assert silent_s >= 1.0
+                # The server's silence starts at the client's last acknowledgement, which
+                # can reach it a few ms before the test stops servicing the client.
+                assert silent_s >= 0.95
                 assert channel.rtt_us() is None
                 assert server.connected_channels == 0
 
