@@ -15,27 +15,25 @@ Any other datagram on the port is counted in `pings_rejected` and ignored.
 from __future__ import annotations
 
 import contextlib
-import errno
+import functools
 import logging
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
 from host.gamestream.video import VideoPacketizer
 from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.pacing import SEND_BUFFER, PacedSender
 from host.pipeline.process import give_up, owner_gone, streaming_process
 from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
 
 log = logging.getLogger(__name__)
 
-PACE_BURST = 4  # datagrams sent back to back between pacing checks
-MIN_SLEEP_NS = 100_000  # below this, sleeping costs more than it spaces
-SEND_BUFFER = 4 * 1024 * 1024
 MAX_PING = 256  # a ping is 16-20 bytes; anything longer is not one
-_REFUSED = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED}
 
 
 @dataclass(frozen=True)
@@ -97,18 +95,26 @@ def _loop(
         fec_percent=config.fec_percent,
         min_fec_packets=config.min_fec_packets,
     )
-    write = ring.writer().write
-    measuring = control.measuring
+    sender = PacedSender(
+        config.session_id,
+        config.bitrate_kbps,
+        config.fps,
+        config.pace_multiple,
+        control,
+        counters,
+        ring,
+    )
     now = time.monotonic_ns
-    pace_bits_per_ns = config.bitrate_kbps * 1000 * config.pace_multiple / 1e9
-    max_spread_ns = 1_000_000_000 // config.fps // 2
     orphaned = owner_gone()
     header_size = AU_HEADER.size
     client = config.client_addr
     client_ip = client[0]
+    sendto = sock.sendto
     # Deliberate loss, for watching the client's FEC: counted as sent, never sent.
-    lose = random.Random(config.session_id).random if config.loss_percent else None
-    loss = config.loss_percent / 100
+    lose = None
+    if config.loss_percent:
+        draw, loss = random.Random(config.session_id).random, config.loss_percent / 100
+        lose = lambda: draw() < loss  # noqa: E731 - a one-line predicate
     while True:
         client = _drain_pings(sock, client, config.ping_payload, client_ip, counters)
         if not au_in.poll(0.1):
@@ -131,47 +137,25 @@ def _loop(
             host_latency_us=latency_us,
             timestamp_90khz=(capture_ts * 9 // 100_000) & 0xFFFFFFFF,
         )
-        datagrams = frame.datagrams()
-        t1 = now()
-        wire_bytes = sum(map(len, datagrams))
-        spread_ns = min(wire_bytes * 8 / pace_bits_per_ns, max_spread_ns)
-        step_ns = spread_ns / max(len(datagrams), 1)
-        sent_bytes = dropped = 0
-        sendto = sock.sendto
-        for i, datagram in enumerate(datagrams):
-            if i and i % PACE_BURST == 0:
-                wait = t0 + i * step_ns - now()  # packetizing counts towards the spread
-                if wait > MIN_SLEEP_NS:
-                    time.sleep(wait / 1e9)
-            if lose is not None and lose() < loss:
-                continue
-            try:
-                sendto(datagram, client)
-                sent_bytes += len(datagram)
-            except OSError as exc:
-                if exc.errno not in _REFUSED:
-                    raise
-                dropped += 1
-        done = now()
-        counters.add(Counter.BYTES_SENT, sent_bytes)
-        counters.add(Counter.DATAGRAMS_SENT, len(datagrams) - dropped)
-        counters.add(Counter.PAYLOAD_BYTES_SENT, len(payload))
-        if dropped:
-            counters.add(Counter.SEND_DROPPED, dropped)
-        if measuring():
-            write(
-                config.session_id,
-                flags,
-                frame_index,
-                capture_ts,
-                done,
-                max(t0 - encoded_ts, 0) // 1000,
-                (t1 - t0) // 1000,
-                (done - t1) // 1000,
-                sent_bytes,
-                len(datagrams),
-                frame.parity_shards,
-            )
+        sender.send_frame(
+            frame.datagrams(),
+            functools.partial(_send_to, sendto, client),
+            arrived_ns=t0,
+            packetized_ns=now(),
+            frame_index=frame_index,
+            flags=flags,
+            capture_ts_ns=capture_ts,
+            encoded_ts_ns=encoded_ts,
+            payload_bytes=len(payload),
+            parity_shards=frame.parity_shards,
+            lose=lose,
+        )
+
+
+def _send_to(
+    sendto: Callable[[bytes, tuple[str, int]], int], client: tuple[str, int], datagram: bytes
+) -> int:
+    return sendto(datagram, client)
 
 
 def _drain_pings(

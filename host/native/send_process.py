@@ -16,7 +16,6 @@ and not retried: a late video datagram is worth nothing.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import socket
 import time
@@ -27,15 +26,11 @@ from multiprocessing.synchronize import Event
 from host.native.packetizer import Packetizer
 from host.native.wire import Sealer
 from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.pacing import SEND_BUFFER, PacedSender
 from host.pipeline.process import give_up, owner_gone, streaming_process
-from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, Ring
+from ipc import SEND_RECORD, ControlBlock, CountersBlock, Ring
 
 log = logging.getLogger(__name__)
-
-PACE_BURST = 4  # datagrams sent back to back between pacing checks
-MIN_SLEEP_NS = 100_000  # below this, sleeping costs more than it spaces
-SEND_BUFFER = 4 * 1024 * 1024
-_REFUSED = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED}
 
 
 @dataclass(frozen=True)
@@ -87,12 +82,17 @@ def _loop(
     packetizer = Packetizer(
         Sealer(config.key, config.salt, config.session_id), config.shard_size, config.fec_percent
     )
-    write = ring.writer().write
-    measuring = control.measuring
+    sender = PacedSender(
+        config.session_id,
+        config.bitrate_kbps,
+        config.fps,
+        config.pace_multiple,
+        control,
+        counters,
+        ring,
+    )
     now = time.monotonic_ns
     send = sock.send
-    pace_bits_per_ns = config.bitrate_kbps * 1000 * config.pace_multiple / 1e9
-    max_spread_ns = 1_000_000_000 // config.fps // 2
     orphaned = owner_gone()
     header_size = AU_HEADER.size
     while True:
@@ -108,40 +108,15 @@ def _loop(
         frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
         payload = message[header_size:]
         datagrams, parity = packetizer.packetize(frame_index, flags, payload)
-        t1 = now()
-        wire_bytes = sum(map(len, datagrams))
-        spread_ns = min(wire_bytes * 8 / pace_bits_per_ns, max_spread_ns)
-        step_ns = spread_ns / len(datagrams)
-        sent_bytes = dropped = 0
-        for i, datagram in enumerate(datagrams):
-            if i and i % PACE_BURST == 0:
-                wait = t0 + i * step_ns - now()
-                if wait > MIN_SLEEP_NS:
-                    time.sleep(wait / 1e9)
-            try:
-                send(datagram)
-                sent_bytes += len(datagram)
-            except OSError as exc:
-                if exc.errno not in _REFUSED:
-                    raise
-                dropped += 1
-        done = now()
-        counters.add(Counter.BYTES_SENT, sent_bytes)
-        counters.add(Counter.DATAGRAMS_SENT, len(datagrams) - dropped)
-        counters.add(Counter.PAYLOAD_BYTES_SENT, len(payload))
-        if dropped:
-            counters.add(Counter.SEND_DROPPED, dropped)
-        if measuring():
-            write(
-                config.session_id,
-                flags,
-                frame_index,
-                capture_ts,
-                done,
-                max(t0 - encoded_ts, 0) // 1000,
-                (t1 - t0) // 1000,
-                (done - t1) // 1000,
-                sent_bytes,
-                len(datagrams),
-                parity,
-            )
+        sender.send_frame(
+            datagrams,
+            send,
+            arrived_ns=t0,
+            packetized_ns=now(),
+            frame_index=frame_index,
+            flags=flags,
+            capture_ts_ns=capture_ts,
+            encoded_ts_ns=encoded_ts,
+            payload_bytes=len(payload),
+            parity_shards=parity,
+        )

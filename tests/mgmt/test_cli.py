@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,23 @@ import pytest
 from mgmt.auth import load_or_create_token
 from mgmt.cli import main
 from mgmt.openapi import render_document
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """`main()` points the root logger at this test's captured stderr; put it back, or a
+    later test's log line goes to a closed stream ("Logging error")."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 def mode(path: Path) -> int:
