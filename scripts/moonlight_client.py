@@ -184,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             args.app, width, height, fps, args.bitrate, args.codec, record_audio=args.audio
         )
         bundled_decoder.close()
+        watcher = threading.Thread(
+            target=_watch, args=(session, stop, os.getppid()), name="watch", daemon=True
+        )
+        watcher.start()
         audio_thread = None
         if args.audio:
             audio_thread = threading.Thread(
@@ -352,6 +356,15 @@ class VideoDecoder:
             flushed = 0
         with self._lock:
             self._pictures += flushed
+
+
+def _watch(session: Any, stop: threading.Event, parent: int) -> None:
+    """Wake a blocked pull when told to stop (SIGTERM) or when the process that started
+    us is gone: a host that vanished without a word must not leave this client behind."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
+    session.wake()
 
 
 def _pull_audio(session: Any, decoder_type: Any, report: Report, stop: threading.Event) -> None:
