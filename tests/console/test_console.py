@@ -108,15 +108,23 @@ def test_capture_live_chart_stop_and_every_chart_drawn(
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_text("Recording…")).to_be_visible()
 
-    # The live chart draws, then grows in place: at least one append that did not rebuild.
+    # The live chart draws, then grows in place: the last two updates appended.
     page.wait_for_function(
-        "() => (window.__pfPerf?.liveUpdates ?? []).some((u) => !u.rebuilt)", timeout=30_000
+        "() => { const u = window.__pfPerf?.liveUpdates ?? [];"
+        " return u.length >= 3 && u.slice(-2).every((x) => !x.rebuilt); }",
+        timeout=45_000,
     )
     assert colored_pixels(page, "live-latency-0") > 500
     assert colored_pixels(page, "live-throughput") > 100
     stats = perf(page)
-    assert stats["chartCreations"]["live-latency-0"] == 1, "an append re-created the chart"
-    assert stats["chartCreations"]["live-throughput"] == 1
+    # A chart is made once per rebuild of the live timeline: the first samples, and again
+    # when a later window brings a series the first did not measure (say the client's
+    # first loss report). The two appends since must not have made one; a rebuild may be
+    # in flight (its chart made, its update not yet counted).
+    rebuilds = sum(1 for u in stats["liveUpdates"] if u["rebuilt"])
+    for chart in ("live-latency-0", "live-throughput"):
+        created = stats["chartCreations"][chart]
+        assert 1 <= created <= rebuilds + 1, f"an append re-created {chart}: {stats}"
     expect(page.get_by_test_id("elapsed")).to_have_text(re.compile(r"^\d+:\d\d$"))
     samples_shown = int(page.get_by_test_id("sample-count").inner_text())
     assert samples_shown >= 1
