@@ -50,13 +50,21 @@ def read_token(config_dir: Path) -> str | None:
     return token
 
 
+def new_token() -> str:
+    """32 random bytes, URL-safe; never starting with `-`, which argparse would read as
+    an option in `--token <value>`."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
+
+
 def load_or_create_token(config_dir: Path) -> str:
     """The API token from `<config_dir>/token`, generated there on first use."""
     ensure_private_dir(config_dir)
     path = config_dir / TOKEN_FILE
     token = read_token(config_dir)
     if token is None:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         write_private_file(path, (token + "\n").encode("ascii"))
         log.info("generated a new API token in %s", path)
         return token

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mgmt import auth
 from mgmt.auth import load_or_create_token
 from mgmt.cli import main
 from mgmt.openapi import render_document
@@ -73,6 +74,17 @@ def test_an_empty_token_file_gets_a_new_token(isolated_config: Path) -> None:
     token = load_or_create_token(isolated_config)
     assert len(token) >= 40
     assert (isolated_config / "token").read_text().strip() == token
+
+
+def test_a_new_token_never_starts_with_a_dash(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--token -abc` would be read by argparse as a missing value: a drawn token that
+    starts with `-` is drawn again."""
+    draws = iter(["-starts-with-a-dash", "-again", "fine-token"])
+    monkeypatch.setattr(auth.secrets, "token_urlsafe", lambda _n: next(draws))
+    assert load_or_create_token(isolated_config) == "fine-token"
+    assert (isolated_config / "token").read_text() == "fine-token\n"
 
 
 def test_a_garbled_token_file_is_reported_not_used(

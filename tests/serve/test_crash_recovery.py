@@ -66,7 +66,7 @@ def test_sigkill_while_armed_loses_at_most_the_window_in_progress(
 
     # `punktfunk stats ls` badges it.
     ls = subprocess.run(
-        [sys.executable, "-m", "mgmt", "stats", "ls", "--url", again.url, "--token", again.token],
+        [sys.executable, "-m", "mgmt", "stats", "ls", "--url", again.url, f"--token={again.token}"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -53,7 +53,7 @@ class Cli:
         return [
             *args,
             *(["--url", url] if url else []),
-            *(["--token", self.serve.token] if token else []),
+            *([f"--token={self.serve.token}"] if token else []),
         ]
 
     def env(self, **extra: str) -> dict[str, str]:
