@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mgmt.auth import BearerAuthMiddleware, is_protected
+from mgmt.comparison import MAX_RECORDINGS, MIN_RECORDINGS, Comparison
 from mgmt.compression import MIN_BYTES as GZIP_MIN_BYTES
 from mgmt.compression import GzipCache, accepts_gzip
 from mgmt.errors import (
@@ -42,9 +43,10 @@ from mgmt.errors import (
     error_response,
 )
 from mgmt.export import capture_to_csv
-from mgmt.models import Capture, CaptureMeta, StatsStatus, json_encoder
+from mgmt.models import Capture, CaptureColumns, CaptureMeta, StatsStatus, json_encoder
 from mgmt.recorder import StatsRecorder
 from mgmt.recording_ids import ID_CHARS, MAX_ID_LENGTH
+from mgmt.summary import RecordingSummary
 
 API_PREFIX = "/api/v1"
 JSON = "application/json"
@@ -122,6 +124,22 @@ def _recording_id(request: Request) -> str:
     return recording_id
 
 
+def _compare_ids(request: Request) -> list[str]:
+    ids = request.query_params.getlist("id")
+    if not MIN_RECORDINGS <= len(ids) <= MAX_RECORDINGS:
+        raise InvalidParameterError(
+            f"compare takes {MIN_RECORDINGS} to {MAX_RECORDINGS} recordings "
+            f"(?id=BASELINE&id=OTHER...), got {len(ids)}"
+        )
+    seen: set[str] = set()
+    for recording_id in ids:
+        if recording_id in seen:
+            shown = recording_id if len(recording_id) <= 80 else recording_id[:80] + "…"
+            raise InvalidParameterError(f"recording {shown!r} is named twice; name each once")
+        seen.add(recording_id)
+    return ids
+
+
 def _json(value: object, status_code: int = 200) -> Response:
     return Response(json_encoder.encode(value), status_code=status_code, media_type=JSON)
 
@@ -181,6 +199,21 @@ async def recording_get(recorder: StatsRecorder, request: Request) -> Response:
     return await _large_json(request, data)
 
 
+async def recording_columns(recorder: StatsRecorder, request: Request) -> Response:
+    data = await run_in_threadpool(recorder.columns_json, _recording_id(request))
+    return await _large_json(request, data)
+
+
+async def recording_summary(recorder: StatsRecorder, request: Request) -> Response:
+    data = await run_in_threadpool(recorder.summary_json, _recording_id(request))
+    return Response(data, media_type=JSON)
+
+
+async def recordings_compare(recorder: StatsRecorder, request: Request) -> Response:
+    ids = _compare_ids(request)
+    return await _large_json(request, await run_in_threadpool(recorder.compare_json, ids))
+
+
 async def recording_export(recorder: StatsRecorder, request: Request) -> Response:
     fmt = _export_format(request)
     recording_id = _recording_id(request)
@@ -210,6 +243,31 @@ ID_PARAM = Param(
     required=True,
 )
 NOT_FOUND_RECORDING = "no recording with this id"
+COLUMNS_DESCRIPTION = """\
+The recording column by column, for charts: row i of every list is sample i (the i-th
+of GET /stats/recordings/{id}'s `samples`), so each list is a chart series as it is.
+
+- `t_ms`, `session_id`: each sample's.
+- `stages`: one entry per stage that occurs in the recording, in the capture kind's
+  pipeline order, then in first-seen order; its `p50_us[i]` and `p99_us[i]` are null when
+  sample i has no such stage (a stage's figures are never null otherwise).
+- `fields`: every other StatsSample field under its own name and unit, in StatsSample
+  order; `null` in row i means sample i did not measure it; a field that no sample
+  measured is absent. The fields every sample has (fps, repeat_fps, mbps, bitrate_kbps)
+  are always present.
+
+Turning it back into samples gives exactly the recording's samples (a sample's stages
+in its pipeline's order)."""
+COMPARE_DESCRIPTION = f"""\
+The first id is the baseline. Each row is one metric that some recording measured:
+each stage's p50 and p99 (the median of its windows', microseconds), the host total's,
+fps and Mb/s (means), client decode, RTT, audio encode, and each counter per window.
+For every other recording, `deltas` gives the relative change against the baseline, the
+two-sided Mann-Whitney U p-value over the two recordings' per-window values of the
+metric, and a verdict: "better" or "worse" only when the change is larger than
+`threshold` (0.05, i.e. 5 %) AND p < `alpha` (0.05); "changed" instead for a metric
+with no better direction; "no_clear_difference" otherwise; "n/a" when either side never
+measured it. Between {MIN_RECORDINGS} and {MAX_RECORDINGS} distinct ids."""
 CORRUPT = "the recording file is unreadable or corrupt (the message names the file)"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -290,6 +348,65 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {200: Reply("the recording with every sample", {JSON: Capture})},
         errors={404: NOT_FOUND_RECORDING, 500: CORRUPT},
         params=(ID_PARAM,),
+    ),
+    Endpoint(
+        "GET",
+        f"{API_PREFIX}/stats/recordings/{{id}}/columns",
+        "stats_recording_columns",
+        "A saved recording, column by column",
+        recording_columns,
+        {200: Reply("the recording as one list per series", {JSON: CaptureColumns})},
+        errors={404: NOT_FOUND_RECORDING, 500: CORRUPT},
+        params=(ID_PARAM,),
+        description=COLUMNS_DESCRIPTION,
+    ),
+    Endpoint(
+        "GET",
+        f"{API_PREFIX}/stats/recordings/{{id}}/summary",
+        "stats_recording_summary",
+        "A saved recording's summary",
+        recording_summary,
+        {
+            200: Reply(
+                "what `punktfunk stats show` prints: per stage the median of the window "
+                "p50s and p99s and the worst window's p99 (microseconds), the host total, "
+                "mean fps and Mb/s against the target, counter totals (null: never "
+                "measured), and each session's figures",
+                {JSON: RecordingSummary},
+            )
+        },
+        errors={404: NOT_FOUND_RECORDING, 500: CORRUPT},
+        params=(ID_PARAM,),
+    ),
+    Endpoint(
+        "GET",
+        f"{API_PREFIX}/stats/compare",
+        "stats_recordings_compare",
+        "Compare saved recordings",
+        recordings_compare,
+        {200: Reply("every comparable figure side by side, with verdicts", {JSON: Comparison})},
+        errors={
+            400: f"fewer than {MIN_RECORDINGS} or more than {MAX_RECORDINGS} ids, or an id "
+            "named twice",
+            404: "no recording with one of the ids (the message names it)",
+            500: CORRUPT,
+        },
+        params=(
+            Param(
+                "id",
+                "query",
+                {
+                    "type": "array",
+                    "items": ID_PARAM.schema,
+                    "minItems": MIN_RECORDINGS,
+                    "maxItems": MAX_RECORDINGS,
+                    "uniqueItems": True,
+                },
+                "recording ids, the baseline first: ?id=A&id=B",
+                required=True,
+            ),
+        ),
+        description=COMPARE_DESCRIPTION,
     ),
     Endpoint(
         "GET",

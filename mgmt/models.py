@@ -137,6 +137,45 @@ class Capture(Struct):
     samples: list[StatsSample]
 
 
+class StageColumn(Struct):
+    """One stage's figures in a `CaptureColumns`, a value per sample."""
+
+    name: Annotated[str, Meta(description="stage name")]
+    p50_us: Annotated[
+        list[float | None], Meta(description="row i: sample i's p50; null: no such stage there")
+    ]
+    p99_us: Annotated[
+        list[float | None], Meta(description="row i: sample i's p99; null: no such stage there")
+    ]
+
+
+COLUMN_FIELDS: tuple[str, ...] = tuple(
+    name for name in StatsSample.__struct_fields__ if name not in ("t_ms", "session_id", "stages")
+)
+"""The StatsSample fields a `CaptureColumns` carries in `fields`, in StatsSample order."""
+
+
+class CaptureColumns(Struct):
+    """A recording column by column: row i of every list is sample i."""
+
+    meta: CaptureMeta
+    t_ms: Annotated[list[int], Meta(description="each sample's t_ms")]
+    session_id: Annotated[list[int], Meta(description="each sample's session_id")]
+    stages: Annotated[
+        list[StageColumn],
+        Meta(description="every stage that occurs: the path's pipeline order, then first-seen"),
+    ]
+    fields: Annotated[
+        dict[str, list[int | float | None]],
+        Meta(
+            description="each other StatsSample field (same name, same unit), in StatsSample "
+            "order; null where a sample did not measure it; a field no sample measured is "
+            "left out",
+            extra_json_schema={"propertyNames": {"enum": list(COLUMN_FIELDS)}},
+        ),
+    ]
+
+
 class StatsStatus(Struct):
     armed: Annotated[bool, Meta(description="a capture is running")]
     sample_count: int
@@ -162,6 +201,7 @@ SCHEMA_TYPES: tuple[type, ...] = (
     StatsSample,
     CaptureMeta,
     Capture,
+    CaptureColumns,
     StatsStatus,
     ErrorEnvelope,
 )

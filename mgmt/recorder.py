@@ -29,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from host.config import write_private_file
+from mgmt.comparison import compare
 from mgmt.errors import RecordingWriteError
 from mgmt.journal import (
     FSYNC_INTERVAL_S,
@@ -342,6 +343,16 @@ class StatsRecorder:
     def load_json(self, recording_id: str) -> bytes:
         """The recording as JSON, validated; the file's own bytes when they are canonical."""
         return self.recordings.load_json(recording_id)
+
+    def columns_json(self, recording_id: str) -> bytes:
+        return self.recordings.columns_json(recording_id)
+
+    def summary_json(self, recording_id: str) -> bytes:
+        return self.recordings.summary_json(recording_id)
+
+    def compare_json(self, recording_ids: builtins.list[str]) -> bytes:
+        """`mgmt.comparison.compare` of the recordings, the first the baseline."""
+        return json_encoder.encode(compare([self.recordings.load(i) for i in recording_ids]))
 
     def delete(self, recording_id: str) -> None:
         try:

@@ -25,6 +25,7 @@ import msgspec
 
 from host.config import ensure_private_dir
 from host.files import TMP_SUFFIX, fsync_dir, write_atomically
+from mgmt.columns import to_columns
 from mgmt.errors import (
     RecordingCorruptError,
     RecordingNotFoundError,
@@ -32,6 +33,7 @@ from mgmt.errors import (
 )
 from mgmt.models import Capture, json_encoder
 from mgmt.recording_ids import is_valid_id
+from mgmt.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,21 @@ class RecordingStore:
         ):
             return data
         return json_encoder.encode(capture)
+
+    def columns_json(self, recording_id: str) -> bytes:
+        """The recording column by column (`mgmt.columns`), as JSON."""
+        capture = self.load(recording_id)
+        try:
+            return json_encoder.encode(to_columns(capture))
+        except ValueError as err:
+            raise RecordingCorruptError(
+                f"recording {recording_id} ({self.path_of(recording_id)}) cannot be shown "
+                f"column by column: {err}"
+            ) from err
+
+    def summary_json(self, recording_id: str) -> bytes:
+        """The recording's summary (`mgmt.summary`), as JSON."""
+        return json_encoder.encode(summarize(self.load(recording_id)))
 
     def delete(self, recording_id: str) -> None:
         path = self._checked_path(recording_id)

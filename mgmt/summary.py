@@ -4,39 +4,45 @@ A stage's p50 and p99 over a recording are the medians of its windows' p50s and 
 (a typical window), and `max_p99_us` is the worst window's p99, an upper bound on the
 recording's p99 (within each window at most 1 % of the frames exceed that window's p99).
 Counters are summed over the windows; one that no window measured (all null) stays None,
-never 0. Pure functions over the models; `punktfunk stats show` renders them.
+never 0. Pure functions over the models; `punktfunk stats show` renders them, and the
+structs here are also the API's summary schema (GET /api/v1/stats/recordings/{id}/summary).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from mgmt.models import STAGES_BY_KIND, Capture, StatsSample
+from msgspec import Meta, Struct
+
+from mgmt.models import STAGES_BY_KIND, Capture, CaptureMeta, StatsSample
 
 
-@dataclass(frozen=True)
-class LatencySummary:
+class LatencySummary(Struct, frozen=True):
     """One stage (or the host total) over a recording; microseconds."""
 
-    name: str
-    windows: int  # windows that measured it
-    p50_us: float  # median of the window p50s
-    p99_us: float  # median of the window p99s
-    max_p99_us: float  # the worst window's p99
+    name: Annotated[str, Meta(description='stage name, "host" or "audio encode"')]
+    windows: Annotated[int, Meta(description="windows that measured it")]
+    p50_us: Annotated[float, Meta(description="median of the window p50s")]
+    p99_us: Annotated[float, Meta(description="median of the window p99s")]
+    max_p99_us: Annotated[
+        float, Meta(description="the worst window's p99: an upper bound on the recording's p99")
+    ]
 
 
-@dataclass(frozen=True)
-class CounterTotal:
-    name: str
-    total: int | None  # None: no window measured it
-    measured: int  # windows that measured it
-    windows: int
+class CounterTotal(Struct, frozen=True):
+    """A counter summed over the windows that measured it."""
+
+    name: Annotated[str, Meta(description='the StatsSample field, e.g. "frames_dropped"')]
+    total: Annotated[int | None, Meta(description="the sum; null: no window measured it")]
+    measured: Annotated[int, Meta(description="windows that measured it")]
+    windows: Annotated[int, Meta(description="windows in the recording")]
 
 
-@dataclass(frozen=True)
-class SessionSummary:
+class SessionSummary(Struct, frozen=True):
+    """One session of a recording (a capture can span several)."""
+
     session_id: int
     windows: int
     first_t_ms: int
@@ -46,20 +52,28 @@ class SessionSummary:
     host: LatencySummary | None
 
 
-@dataclass(frozen=True)
-class RecordingSummary:
-    windows: int
-    stages: list[LatencySummary]  # pipeline order
-    host: LatencySummary | None
+class RecordingSummary(Struct, frozen=True):
+    """Whole-recording figures; means and medians are null when there are no windows."""
+
+    id: Annotated[str, Meta(description="the recording's id (meta.id)")]
+    meta: CaptureMeta
+    windows: Annotated[int, Meta(description="samples (windows) summarised")]
+    stages: Annotated[list[LatencySummary], Meta(description="pipeline order")]
+    host: Annotated[LatencySummary | None, Meta(description="capture start -> last datagram sent")]
     fps_mean: float | None
     repeat_fps_mean: float | None
     mbps_mean: float | None
-    target_mbps_mean: float | None
+    target_mbps_mean: Annotated[float | None, Meta(description="mean configured bitrate, Mb/s")]
     client_decode_us_mean: float | None
-    rtt_us_median: float | None  # the control channel's round trip, where measured
-    audio: LatencySummary | None  # Opus encode time per packet (paths with sound)
+    rtt_us_median: Annotated[
+        float | None, Meta(description="the control channel's round trip, where measured")
+    ]
+    audio: Annotated[
+        LatencySummary | None,
+        Meta(description="Opus encode time per packet (paths with sound)"),
+    ]
     counters: list[CounterTotal]
-    sessions: list[SessionSummary]  # first-seen order
+    sessions: Annotated[list[SessionSummary], Meta(description="first-seen order")]
 
 
 COUNTERS = (
@@ -151,6 +165,8 @@ def summarize(capture: Capture) -> RecordingSummary:
         for session_id, group in by_session.items()
     ]
     return RecordingSummary(
+        id=capture.meta.id,
+        meta=capture.meta,
         windows=len(samples),
         stages=stages,
         host=summarize_latency("host", _host_pairs(samples)),

@@ -110,6 +110,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stats/recordings/{id}/columns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A saved recording, column by column
+         * @description The recording column by column, for charts: row i of every list is sample i (the i-th
+         *     of GET /stats/recordings/{id}'s `samples`), so each list is a chart series as it is.
+         *
+         *     - `t_ms`, `session_id`: each sample's.
+         *     - `stages`: one entry per stage that occurs in the recording, in the capture kind's
+         *       pipeline order, then in first-seen order; its `p50_us[i]` and `p99_us[i]` are null when
+         *       sample i has no such stage (a stage's figures are never null otherwise).
+         *     - `fields`: every other StatsSample field under its own name and unit, in StatsSample
+         *       order; `null` in row i means sample i did not measure it; a field that no sample
+         *       measured is absent. The fields every sample has (fps, repeat_fps, mbps, bitrate_kbps)
+         *       are always present.
+         *
+         *     Turning it back into samples gives exactly the recording's samples (a sample's stages
+         *     in its pipeline's order).
+         */
+        get: operations["stats_recording_columns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/recordings/{id}/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A saved recording's summary */
+        get: operations["stats_recording_summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare saved recordings
+         * @description The first id is the baseline. Each row is one metric that some recording measured:
+         *     each stage's p50 and p99 (the median of its windows', microseconds), the host total's,
+         *     fps and Mb/s (means), client decode, RTT, audio encode, and each counter per window.
+         *     For every other recording, `deltas` gives the relative change against the baseline, the
+         *     two-sided Mann-Whitney U p-value over the two recordings' per-window values of the
+         *     metric, and a verdict: "better" or "worse" only when the change is larger than
+         *     `threshold` (0.05, i.e. 5 %) AND p < `alpha` (0.05); "changed" instead for a metric
+         *     with no better direction; "no_clear_difference" otherwise; "n/a" when either side never
+         *     measured it. Between 2 and 8 distinct ids.
+         */
+        get: operations["stats_recordings_compare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stats/recordings/{id}/export": {
         parameters: {
             query?: never;
@@ -214,6 +292,23 @@ export interface components {
             samples: components["schemas"]["StatsSample"][];
         };
         /**
+         * CaptureColumns
+         * @description A recording column by column: row i of every list is sample i.
+         */
+        CaptureColumns: {
+            meta: components["schemas"]["CaptureMeta"];
+            /** @description each sample's t_ms */
+            t_ms: number[];
+            /** @description each sample's session_id */
+            session_id: number[];
+            /** @description every stage that occurs: the path's pipeline order, then first-seen */
+            stages: components["schemas"]["StageColumn"][];
+            /** @description each other StatsSample field (same name, same unit), in StatsSample order; null where a sample did not measure it; a field no sample measured is left out */
+            fields: {
+                [key: string]: (number | null)[];
+            };
+        };
+        /**
          * CaptureMeta
          * @description What a recording is: also the listing entry.
          */
@@ -255,6 +350,59 @@ export interface components {
              */
             recovered: boolean;
         };
+        /**
+         * Comparison
+         * @description Recordings side by side; the first is the baseline.
+         */
+        Comparison: {
+            ids: string[];
+            /** @description each recording's meta */
+            recordings: components["schemas"]["CaptureMeta"][];
+            /** @description a change must be larger than this (relative) to count */
+            threshold: number;
+            /** @description ... and its p-value smaller than this */
+            alpha: number;
+            test: string;
+            /** @description every metric some recording measured; stages in pipeline order */
+            rows: components["schemas"]["ComparisonRow"][];
+        };
+        /**
+         * ComparisonRow
+         * @description One metric across the recordings.
+         */
+        ComparisonRow: {
+            /** @description stable key: "stage:<name>:p50", "stage:<name>:p99", "host:p50", "host:p99", "fps", "repeat_fps", "mbps", "client_decode", "rtt", "audio_encode:p50", "audio_encode:p99", "counter:<StatsSample field>" */
+            metric: string;
+            /** @description for people, e.g. "capture p99" */
+            label: string;
+            /** @description "us", "fps", "Mb/s" or "per window" */
+            unit: string;
+            /**
+             * @description which direction is better; "neutral": neither is
+             * @enum {unknown}
+             */
+            better: "higher" | "lower" | "neutral";
+            /** @description each recording's figure, in `ids` order; null: never measured */
+            values: (number | null)[];
+            /** @description each recording's windows that measured the metric */
+            windows: number[];
+            /** @description deltas[k]: recording ids[k + 1] against the baseline ids[0] */
+            deltas: components["schemas"]["MetricDelta"][];
+        };
+        /**
+         * CounterTotal
+         * @description A counter summed over the windows that measured it.
+         */
+        CounterTotal: {
+            /** @description the StatsSample field, e.g. "frames_dropped" */
+            name: string;
+            /** @description the sum; null: no window measured it */
+            total: number | null;
+            /** @description windows that measured it */
+            measured: number;
+            /** @description windows in the recording */
+            windows: number;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** @description stable machine-readable code, e.g. not_found */
@@ -289,6 +437,37 @@ export interface components {
             /** @description the waiting client's default name; null if none waits */
             client_name: string | null;
         };
+        /**
+         * LatencySummary
+         * @description One stage (or the host total) over a recording; microseconds.
+         */
+        LatencySummary: {
+            /** @description stage name, "host" or "audio encode" */
+            name: string;
+            /** @description windows that measured it */
+            windows: number;
+            /** @description median of the window p50s */
+            p50_us: number;
+            /** @description median of the window p99s */
+            p99_us: number;
+            /** @description the worst window's p99: an upper bound on the recording's p99 */
+            max_p99_us: number;
+        };
+        /**
+         * MetricDelta
+         * @description One recording against the baseline on one metric.
+         */
+        MetricDelta: {
+            /** @description relative change of the value vs the baseline's ((v - b) / b; -0.21 is 21 % lower); null when either is null or the baseline is 0 */
+            change: number | null;
+            /** @description two-sided Mann-Whitney U p-value over the two recordings' per-window values; null when either has no measured window */
+            p_value: number | null;
+            /**
+             * @description "better"/"worse" only when |change| > threshold and p_value < alpha ("changed" for a metric without a better direction); "no_clear_difference" otherwise; "n/a" when either side was not measured
+             * @enum {unknown}
+             */
+            verdict: "better" | "changed" | "n/a" | "no_clear_difference" | "worse";
+        };
         /** PinSubmission */
         PinSubmission: {
             /** @description the 4 digits the Moonlight client shows */
@@ -298,6 +477,59 @@ export interface components {
              * @default
              */
             name: string;
+        };
+        /**
+         * RecordingSummary
+         * @description Whole-recording figures; means and medians are null when there are no windows.
+         */
+        RecordingSummary: {
+            /** @description the recording's id (meta.id) */
+            id: string;
+            meta: components["schemas"]["CaptureMeta"];
+            /** @description samples (windows) summarised */
+            windows: number;
+            /** @description pipeline order */
+            stages: components["schemas"]["LatencySummary"][];
+            /** @description capture start -> last datagram sent */
+            host: components["schemas"]["LatencySummary"] | null;
+            fps_mean: number | null;
+            repeat_fps_mean: number | null;
+            mbps_mean: number | null;
+            /** @description mean configured bitrate, Mb/s */
+            target_mbps_mean: number | null;
+            client_decode_us_mean: number | null;
+            /** @description the control channel's round trip, where measured */
+            rtt_us_median: number | null;
+            /** @description Opus encode time per packet (paths with sound) */
+            audio: components["schemas"]["LatencySummary"] | null;
+            counters: components["schemas"]["CounterTotal"][];
+            /** @description first-seen order */
+            sessions: components["schemas"]["SessionSummary"][];
+        };
+        /**
+         * SessionSummary
+         * @description One session of a recording (a capture can span several).
+         */
+        SessionSummary: {
+            session_id: number;
+            windows: number;
+            first_t_ms: number;
+            last_t_ms: number;
+            fps_mean: number;
+            mbps_mean: number;
+            host: components["schemas"]["LatencySummary"] | null;
+        };
+        /**
+         * StageColumn
+         * @description One stage's figures in a `CaptureColumns`, a value per sample.
+         */
+        StageColumn: {
+            /** @description stage name */
+            name: string;
+            /** @description row i: sample i's p50; null: no such stage there */
+            p50_us: (number | null)[];
+            /** @description row i: sample i's p99; null: no such stage there */
+            p99_us: (number | null)[];
         };
         /**
          * StageTiming
@@ -745,6 +977,171 @@ export interface operations {
                 };
             };
             /** @description internal error (the message says what failed) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stats_recording_columns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description recording id, as listed by stats_recordings_list */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the recording as one list per series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaptureColumns"];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no recording with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the recording file is unreadable or corrupt (the message names the file) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stats_recording_summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description recording id, as listed by stats_recordings_list */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what `punktfunk stats show` prints: per stage the median of the window p50s and p99s and the worst window's p99 (microseconds), the host total, mean fps and Mb/s against the target, counter totals (null: never measured), and each session's figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingSummary"];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no recording with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the recording file is unreadable or corrupt (the message names the file) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stats_recordings_compare: {
+        parameters: {
+            query: {
+                /** @description recording ids, the baseline first: ?id=A&id=B */
+                id: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every comparable figure side by side, with verdicts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description fewer than 2 or more than 8 ids, or an id named twice */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description missing or wrong bearer token */
+            401: {
+                headers: {
+                    /** @description the bearer challenge, e.g. Bearer realm="punktfunk" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no recording with one of the ids (the message names it) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the recording file is unreadable or corrupt (the message names the file) */
             500: {
                 headers: {
                     [name: string]: unknown;
