@@ -58,7 +58,7 @@ function Header({ route }: { route: Route }) {
       <div className="header-tools">
         <label className="inline">
           <span className="visually-hidden">{t("nav.language")}</span>
-          <select value={locale} onChange={(e) => setLocale(e.target.value as Locale)} aria-label={t("nav.language")}>
+          <select value={locale} onChange={(e) => setLocale(e.currentTarget.value as Locale)} aria-label={t("nav.language")}>
             {LOCALES.map((l) => (
               <option key={l} value={l}>
                 {l === "en" ? "English" : "Deutsch"}

@@ -125,7 +125,7 @@ export function CompareView({ captures, metric, pct, scheme, onMetricChange, onP
         <div className="actions">
           <label className="inline">
             {t("compare.latencyMetric")}{" "}
-            <select value={metricKey(metric)} onChange={(e) => onSelect(e.target.value)}>
+            <select value={metricKey(metric)} onChange={(e) => onSelect(e.currentTarget.value)}>
               {options.map((o) => (
                 <option key={o.value} value={o.value}>
                   {o.label}

@@ -4,6 +4,7 @@
  */
 import type { FormEvent } from "react";
 import type { GameStreamClient, GameStreamStatus } from "../api/types";
+import { focusOnMount } from "../app/focus";
 import { formatDateTime } from "../data/format";
 import { shortId, type PairingOutcome } from "../data/pairing";
 import { useI18n } from "../i18n/I18nProvider";
@@ -75,11 +76,11 @@ export function PairingView({ status, error, form, outcome, onPinChange, onNameC
                   name="pin"
                   inputMode="numeric"
                   autoComplete="off"
-                  spellCheck={false}
+                  spellcheck={false}
                   maxLength={4}
                   value={form.pin}
-                  onChange={(e) => onPinChange(e.target.value)}
-                  autoFocus
+                  onChange={(e) => onPinChange(e.currentTarget.value)}
+                  ref={focusOnMount}
                 />
               </label>
               <label className="field">
@@ -90,7 +91,7 @@ export function PairingView({ status, error, form, outcome, onPinChange, onNameC
                   maxLength={64}
                   placeholder={status.client_name ?? ""}
                   value={form.name}
-                  onChange={(e) => onNameChange(e.target.value)}
+                  onChange={(e) => onNameChange(e.currentTarget.value)}
                 />
               </label>
               <button type="submit" className="primary" disabled={form.busy}>
@@ -189,7 +190,7 @@ export function PairedClientsView(props: PairedClientsViewProps) {
                         <button type="button" className="danger" onClick={() => props.onUnpair(c.id)} disabled={busy.has(c.id)}>
                           {t("devices.unpairYes")}
                         </button>
-                        <button type="button" onClick={props.onCancelUnpair} autoFocus>
+                        <button type="button" onClick={props.onCancelUnpair} ref={focusOnMount}>
                           {t("common.cancel")}
                         </button>
                       </span>

@@ -30,9 +30,9 @@ export function LoginView({ reason, error, busy, onSubmit }: LoginViewProps) {
           name="token"
           type="password"
           autoComplete="off"
-          spellCheck={false}
+          spellcheck={false}
           value={token}
-          onChange={(e) => setToken(e.target.value)}
+          onChange={(e) => setToken(e.currentTarget.value)}
           required
         />
         <ErrorNotice message={error} />

@@ -1,4 +1,5 @@
 import type { CaptureMeta, ExportFormat } from "../api/types";
+import { focusOnMount } from "../app/focus";
 import { Link } from "../app/router";
 import { formatDateTime, formatElapsed, resolutionLabel } from "../data/format";
 import { useI18n } from "../i18n/I18nProvider";
@@ -97,7 +98,7 @@ export function RecordingsTableView(props: RecordingsTableViewProps) {
                           <button type="button" className="danger" onClick={() => props.onDelete(r.id)} disabled={busy.has(r.id)}>
                             {t("recordings.deleteYes")}
                           </button>
-                          <button type="button" onClick={props.onCancelDelete} autoFocus>
+                          <button type="button" onClick={props.onCancelDelete} ref={focusOnMount}>
                             {t("common.cancel")}
                           </button>
                         </span>
