@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, createApi, toApiError } from "../src/api/client";
+import { captureColumns } from "../src/data/columns";
 import { capture, meta, series } from "./fixtures";
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -95,6 +96,14 @@ describe("createApi", () => {
     expect(rec.samples).toHaveLength(2);
     expect(new URL(host.seen[0].url).pathname).toBe("/api/v1/stats/recordings/a.b_c-1");
   });
+
+  it("loads a recording's columns by id, escaping the path", async () => {
+    const host = fakeHost(() => json(captureColumns(capture(series(2), meta()))));
+    const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });
+    const rec = await api.columns("a b/c");
+    expect(rec.t_ms).toHaveLength(2);
+    expect(new URL(host.seen[0].url).pathname).toBe("/api/v1/stats/recordings/a%20b%2Fc/columns");
+  });
 });
 
 describe("createApi: GameStream", () => {
@@ -156,7 +165,7 @@ describe("createApi with a response fetched at boot", () => {
   it("takes the recording boot.ts fetched instead of fetching again", async () => {
     const host = fakeHost(() => json({}));
     const seen: string[] = [];
-    const rec = capture(series(2));
+    const rec = captureColumns(capture(series(2)));
     const api = createApi({
       token: "t",
       baseUrl: "http://host",
@@ -166,8 +175,8 @@ describe("createApi with a response fetched at boot", () => {
         return early({ json: rec })();
       },
     });
-    expect(await api.get("rec-1")).toBe(rec);
-    expect(seen).toEqual(["http://host/api/v1/stats/recordings/rec-1 t"]);
+    expect(await api.columns("rec-1")).toBe(rec);
+    expect(seen).toEqual(["http://host/api/v1/stats/recordings/rec-1/columns t"]);
     expect(host.seen).toHaveLength(0);
   });
 
@@ -180,31 +189,31 @@ describe("createApi with a response fetched at boot", () => {
       early: early({ ok: false, status: 401, statusText: "Unauthorized", text: body }),
       onUnauthorized: (e) => rejected.push(e),
     });
-    await expect(api.get("x")).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+    await expect(api.columns("x")).rejects.toMatchObject({ status: 401, code: "unauthorized" });
     expect(rejected).toHaveLength(1);
   });
 
   it("turns a network failure at boot into a network error", async () => {
     const api = createApi({ token: "t", baseUrl: "http://host", early: () => Promise.reject(new TypeError("Failed to fetch")) });
-    await expect(api.get("x")).rejects.toMatchObject({ status: 0, code: "network_error" });
+    await expect(api.columns("x")).rejects.toMatchObject({ status: 0, code: "network_error" });
   });
 });
 
-describe("createApi.loaded", () => {
+describe("createApi.loadedColumns", () => {
   it("returns a recording that already arrived at boot, without fetching", () => {
-    const rec = capture(series(1));
+    const rec = captureColumns(capture(series(1)));
     const host = fakeHost(() => json({}));
     const api = createApi({
       token: "t",
       baseUrl: "http://host",
       fetch: host.fetch,
       settled: (url, token) =>
-        url === "http://host/api/v1/stats/recordings/rec-1" && token === "t"
+        url === "http://host/api/v1/stats/recordings/rec-1/columns" && token === "t"
           ? { ok: true, status: 200, statusText: "OK", json: rec, text: "" }
           : undefined,
     });
-    expect(api.loaded("rec-1")).toBe(rec);
-    expect(api.loaded("rec-2")).toBeUndefined();
+    expect(api.loadedColumns("rec-1")).toBe(rec);
+    expect(api.loadedColumns("rec-2")).toBeUndefined();
     expect(host.seen).toHaveLength(0);
   });
 });

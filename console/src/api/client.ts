@@ -4,10 +4,18 @@
  * (the app returns to the login page with the server's message).
  */
 import createClient, { type Middleware } from "openapi-fetch";
-import { recordingUrl, takeBootResult, takeSettledBoot, type EarlyResponse } from "../app/bootPrefetch";
+import { columnsUrl, takeBootResult, takeSettledBoot, type EarlyResponse } from "../app/bootPrefetch";
 import { exportFilename } from "../data/download";
 import type { paths } from "./schema.gen";
-import type { Capture, CaptureMeta, ExportFormat, GameStreamClient, GameStreamStatus, StatsStatus } from "./types";
+import type {
+  Capture,
+  CaptureColumns,
+  CaptureMeta,
+  ExportFormat,
+  GameStreamClient,
+  GameStreamStatus,
+  StatsStatus,
+} from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -47,8 +55,10 @@ export interface Api {
   live(offset: number): Promise<Capture | null>;
   list(): Promise<CaptureMeta[]>;
   get(id: string): Promise<Capture>;
-  /** The recording if it is already here (fetched at boot); never fetches. */
-  loaded(id: string): Capture | undefined;
+  /** A saved recording column by column: what its charts are built from. */
+  columns(id: string): Promise<CaptureColumns>;
+  /** The recording's columns if they are already here (fetched at boot); never fetches. */
+  loadedColumns(id: string): CaptureColumns | undefined;
   exportFile(id: string, format: ExportFormat): Promise<DownloadedFile>;
   remove(id: string): Promise<void>;
   /** GameStream on/off, its ports, and whether a Moonlight client waits for its PIN. */
@@ -107,13 +117,13 @@ export function createApi(options: ApiOptions): Api {
     return { data: result.data, response };
   }
 
-  function recordingUrlFor(id: string): string {
+  function columnsUrlFor(id: string): string {
     const base = options.baseUrl ?? (typeof window === "undefined" ? "" : window.location.origin);
-    return recordingUrl(base, id);
+    return columnsUrl(base, id);
   }
 
   /** The recording boot.ts already fetched, through the same error handling as `call`. */
-  async function fromEarly(early: Promise<EarlyResponse>): Promise<Capture> {
+  async function fromEarly(early: Promise<EarlyResponse>): Promise<CaptureColumns> {
     let r: EarlyResponse;
     try {
       r = await early;
@@ -132,7 +142,7 @@ export function createApi(options: ApiOptions): Api {
       throw error;
     }
     // Trusted like every other response of the typed client (openapi-fetch casts too).
-    return r.json as Capture;
+    return r.json as CaptureColumns;
   }
 
   function required<T>(data: T | undefined, what: string): T {
@@ -165,15 +175,21 @@ export function createApi(options: ApiOptions): Api {
     async list() {
       return required((await call(() => client.GET("/api/v1/stats/recordings"))).data, "recordings");
     },
-    loaded(id) {
-      const settled = (options.settled ?? takeSettledBoot)(recordingUrlFor(id), options.token);
-      // Trusted like every other response of the typed client (openapi-fetch casts too).
-      return settled === undefined ? undefined : (settled.json as Capture);
-    },
     async get(id) {
-      const early = (options.early ?? takeBootResult)(recordingUrlFor(id), options.token);
-      if (early !== undefined) return fromEarly(early);
       const { data } = await call(() => client.GET("/api/v1/stats/recordings/{id}", { params: { path: { id } } }));
+      return required(data, "recording");
+    },
+    loadedColumns(id) {
+      const settled = (options.settled ?? takeSettledBoot)(columnsUrlFor(id), options.token);
+      // Trusted like every other response of the typed client (openapi-fetch casts too).
+      return settled === undefined ? undefined : (settled.json as CaptureColumns);
+    },
+    async columns(id) {
+      const early = (options.early ?? takeBootResult)(columnsUrlFor(id), options.token);
+      if (early !== undefined) return fromEarly(early);
+      const { data } = await call(() =>
+        client.GET("/api/v1/stats/recordings/{id}/columns", { params: { path: { id } } }),
+      );
       return required(data, "recording");
     },
     async exportFile(id, format) {

@@ -4,6 +4,7 @@ import type { components } from "./schema.gen";
 type Schemas = components["schemas"];
 
 export type Capture = Schemas["Capture"];
+export type CaptureColumns = Schemas["CaptureColumns"];
 export type CaptureMeta = Schemas["CaptureMeta"];
 export type StatsSample = Schemas["StatsSample"];
 export type StageTiming = Schemas["StageTiming"];

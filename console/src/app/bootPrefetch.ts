@@ -31,8 +31,9 @@ declare global {
   }
 }
 
-export function recordingUrl(origin: string, id: string): string {
-  return `${origin}/api/v1/stats/recordings/${encodeURIComponent(id)}`;
+/** Where a recording's columns are (what its detail page draws). */
+export function columnsUrl(origin: string, id: string): string {
+  return `${origin}/api/v1/stats/recordings/${encodeURIComponent(id)}/columns`;
 }
 
 export async function readEarly(response: Response): Promise<EarlyResponse> {

@@ -7,6 +7,8 @@
  * sessions ever running at once.
  */
 import { STAGE_SETS, type PathKind } from "../api/stages.gen";
+import type { StatsSample } from "../api/types";
+import { columnsOf, type FieldName, rowCount, type SampleColumns, stageKeyAt, stageNamesAt } from "./columns";
 
 export interface SessionSpan {
   id: number;
@@ -88,16 +90,7 @@ export interface SessionInfo {
   measuresSoundInput: boolean;
 }
 
-type SoundInputFields = {
-  audio_packets?: number | null;
-  audio_encode_p50_us?: number | null;
-  audio_encode_p99_us?: number | null;
-  input_events?: number | null;
-};
-
-function measured(v: number | null | undefined): boolean {
-  return v !== null && v !== undefined;
-}
+const SOUND_INPUT_FIELDS = ["audio_packets", "audio_encode_p50_us", "audio_encode_p99_us", "input_events"] as const;
 
 function isPathKind(kind: string): kind is PathKind {
   return Object.hasOwn(STAGE_SETS, kind);
@@ -109,30 +102,41 @@ function isPathKind(kind: string): kind is PathKind {
  * stages the other lacks). The capture's own `kind` names its first session's path, which
  * settles a first session whose stages alone do not.
  */
-export function describeSessions(
-  samples: readonly ({ session_id: number; stages: readonly { name: string }[]; rtt_us?: number | null } & SoundInputFields)[],
-  captureKind = "",
-): SessionInfo[] {
+export function describeSessionColumns(cols: SampleColumns, captureKind = ""): SessionInfo[] {
   const stages = new Map<number, Set<string>>();
-  const rtt = new Map<number, boolean>();
+  const rtt = new Set<number>();
   const soundInput = new Set<number>();
-  for (const s of samples) {
-    let names = stages.get(s.session_id);
+  const n = rowCount(cols);
+  let lastSession: number | null = null;
+  let lastKey: number | string | null = null;
+  for (let i = 0; i < n; i++) {
+    const id = cols.session_id[i];
+    let names = stages.get(id);
     if (names === undefined) {
       names = new Set();
-      stages.set(s.session_id, names);
-      rtt.set(s.session_id, false);
+      stages.set(id, names);
     }
-    for (const st of s.stages) names.add(st.name);
-    if (s.rtt_us !== null && s.rtt_us !== undefined) rtt.set(s.session_id, true);
-    if (measured(s.audio_packets) || measured(s.audio_encode_p50_us) || measured(s.audio_encode_p99_us) || measured(s.input_events)) {
-      soundInput.add(s.session_id);
-    }
+    // Windows of a session list the same stages: look at the names only when they change.
+    const key = stageKeyAt(cols, i);
+    if (id !== lastSession || key !== lastKey) for (const name of stageNamesAt(cols, i)) names.add(name);
+    lastSession = id;
+    lastKey = key;
   }
+  const anyAt = (field: FieldName, into: Set<number>) => {
+    const col = cols.fields[field];
+    if (col !== undefined) for (let i = 0; i < n; i++) if (col[i] !== null) into.add(cols.session_id[i]);
+  };
+  anyAt("rtt_us", rtt);
+  for (const field of SOUND_INPUT_FIELDS) anyAt(field, soundInput);
   const first = stages.keys().next();
   return [...stages].map(([id, names]) => {
     let kind = names.size > 0 ? pathOfStages(names) : null;
     if (kind === null && !first.done && id === first.value && isPathKind(captureKind)) kind = captureKind;
-    return { id, kind, measuresRtt: rtt.get(id) ?? false, measuresSoundInput: soundInput.has(id) };
+    return { id, kind, measuresRtt: rtt.has(id), measuresSoundInput: soundInput.has(id) };
   });
+}
+
+/** `describeSessionColumns` of samples. */
+export function describeSessions(samples: readonly StatsSample[], captureKind = ""): SessionInfo[] {
+  return describeSessionColumns(columnsOf(samples), captureKind);
 }

@@ -15,18 +15,14 @@
  * are recreated.
  */
 import type { StageTiming, StatsSample } from "../api/types";
+import { type Cells, columnsOf, type FieldName, rowCount, type SampleColumns, sortedByTime, stageKeyAt, stageNamesAt } from "./columns";
 import { assignLanes, extendSpans, type SessionSpan } from "./sessions";
 import { mergeStageOrder } from "./stages";
 
 export type Cell = number | null | undefined;
 export type Column = Cell[];
 
-type NumericField = Exclude<
-  {
-    [K in keyof StatsSample]-?: StatsSample[K] extends number | null | undefined ? K : never;
-  }[keyof StatsSample],
-  "t_ms" | "session_id"
->;
+type NumericField = FieldName;
 
 /** Every plotted scalar: which sample field it comes from and the unit conversion. */
 export const SERIES = {
@@ -131,51 +127,62 @@ function emptyLane(stages: string[]): Lane {
 }
 
 /**
- * Rows being added: which sample each holds (-1 for a gap row), whose lane it is, and its
- * window's length in seconds (what per-window counts are divided by).
+ * Rows being added: which row of the columns each holds (-1 for a gap row), whose lane it
+ * is, and its window's length in seconds (what per-window counts are divided by).
  */
 interface NewRows {
   first: number;
   sample: number[];
   lane: number[];
   seconds: number[];
+  /** Whether the row's sample has any stage timing (a window without one is a gap in the stack). */
+  staged: boolean[];
 }
 
 /**
  * Append rows to the timeline: one per sample, and a gap row before a sample that starts
  * a new session in its lane. Every timeline is built this way: from scratch by
- * `buildTimeline`, or a few rows at a time by `TimelineBuilder.append`. The samples are
- * in time order and fit the lanes (see `TimelineBuilder.fits`).
+ * `buildTimeline`, or a few rows at a time by `TimelineBuilder.append`. The rows are in
+ * time order and fit the lanes (see `TimelineBuilder.fits`).
  */
-function appendRows(tl: Timeline, samples: readonly StatsSample[], laneOf: ReadonlyMap<number, number>): void {
-  const rows: NewRows = { first: tl.x.length, sample: [], lane: [], seconds: [] };
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i];
-    const l = laneOf.get(s.session_id) ?? 0;
+function appendRows(tl: Timeline, cols: SampleColumns, laneOf: ReadonlyMap<number, number>): void {
+  const count = rowCount(cols);
+  const rows: NewRows = { first: tl.x.length, sample: [], lane: [], seconds: [], staged: [] };
+  const staged = new Array<boolean>(count).fill(false);
+  for (const st of cols.stages) {
+    const p50 = st.p50_us;
+    for (let i = 0; i < count; i++) if (p50[i] !== null) staged[i] = true;
+  }
+  for (let i = 0; i < count; i++) {
+    const session = cols.session_id[i];
+    const tMs = cols.t_ms[i];
+    const l = laneOf.get(session) ?? 0;
     const lane = tl.lanes[l];
-    const x = s.t_ms / 1000;
-    if (lane.lastSession !== s.session_id) {
+    const x = tMs / 1000;
+    if (lane.lastSession !== session) {
       if (lane.lastSession !== null) {
         const lastX = tl.x.length > 0 ? tl.x[tl.x.length - 1] : 0;
         tl.x.push(Math.max(lastX, x - GAP_BEFORE_S));
         rows.sample.push(-1);
         rows.lane.push(l);
         rows.seconds.push(FIRST_WINDOW_S);
+        rows.staged.push(false);
       }
-      lane.sessions.push(s.session_id);
-      lane.lastSession = s.session_id;
+      lane.sessions.push(session);
+      lane.lastSession = session;
       lane.lastMs = null;
     }
-    const seconds = lane.lastMs === null ? 0 : (s.t_ms - lane.lastMs) / 1000;
-    lane.lastMs = s.t_ms;
+    const seconds = lane.lastMs === null ? 0 : (tMs - lane.lastMs) / 1000;
+    lane.lastMs = tMs;
     tl.x.push(x);
     rows.sample.push(i);
     rows.lane.push(l);
     rows.seconds.push(seconds > 0 ? seconds : FIRST_WINDOW_S);
+    rows.staged.push(staged[i]);
   }
   if (tl.budgetMs !== null) for (let r = 0; r < rows.sample.length; r++) tl.budget.push(tl.budgetMs);
-  tl.sampleCount += samples.length;
-  for (let l = 0; l < tl.lanes.length; l++) fillLane(tl.lanes[l], l, samples, rows);
+  tl.sampleCount += count;
+  for (let l = 0; l < tl.lanes.length; l++) fillLane(tl.lanes[l], l, cols, rows);
 }
 
 /** Past this many new rows a column is sized in one step before its cells are written. */
@@ -191,31 +198,38 @@ function grown(col: Column, length: number): Column {
   return col;
 }
 
+const NO_CELLS: Cells = [];
+
 /**
- * One lane's cells of the new rows, column by column (a field at a time is what keeps a
- * 3 h recording fast): its own rows hold values (null for unmeasured and for a gap
- * row), other lanes' rows are undefined.
+ * One lane's cells of the new rows, column by column: its own rows hold values (null for
+ * unmeasured and for a gap row), other lanes' rows are undefined.
  */
-function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: NewRows): void {
+function fillLane(lane: Lane, l: number, cols: SampleColumns, rows: NewRows): void {
   const n = rows.sample.length;
   const first = rows.first;
   const end = first + n;
+  const { sample, lane: laneOfRow, seconds } = rows;
   for (const def of SERIES_DEFS) {
     const col = grown(lane.cols[def.key], end);
-    const { field, factor, perSecond } = def;
+    const src = cols.fields[def.field];
+    const { factor, perSecond } = def;
+    if (src === undefined) {
+      for (let r = 0; r < n; r++) col[first + r] = laneOfRow[r] === l ? null : undefined;
+      continue;
+    }
     let measured = false;
     for (let r = 0; r < n; r++) {
-      const si = rows.sample[r];
-      if (rows.lane[r] !== l) {
+      if (laneOfRow[r] !== l) {
         col[first + r] = undefined;
         continue;
       }
-      const raw = si < 0 ? null : samples[si][field];
+      const si = sample[r];
+      const raw = si < 0 ? null : src[si];
       if (raw === null || raw === undefined) {
         col[first + r] = null;
       } else {
         const value = factor === 1 ? raw : raw * factor;
-        col[first + r] = perSecond ? value / rows.seconds[r] : value;
+        col[first + r] = perSecond ? value / seconds[r] : value;
         measured = true;
       }
     }
@@ -223,6 +237,9 @@ function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: 
   }
   const k = lane.stages.length;
   const { p50, p99, stack50, stack99 } = lane;
+  const byName = new Map(cols.stages.map((st) => [st.name, st]));
+  const src50 = lane.stages.map((name) => byName.get(name)?.p50_us ?? NO_CELLS);
+  const src99 = lane.stages.map((name) => byName.get(name)?.p99_us ?? NO_CELLS);
   for (let j = 0; j < k; j++) {
     grown(p50[j], end);
     grown(p99[j], end);
@@ -231,26 +248,26 @@ function fillLane(lane: Lane, l: number, samples: readonly StatsSample[], rows: 
   }
   for (let r = 0; r < n; r++) {
     const at = first + r;
-    const si = rows.sample[r];
-    if (rows.lane[r] !== l || si < 0) {
-      const cell = rows.lane[r] !== l ? undefined : null;
+    const si = sample[r];
+    if (laneOfRow[r] !== l || si < 0) {
+      const cell = laneOfRow[r] !== l ? undefined : null;
       for (let j = 0; j < k; j++) p50[j][at] = p99[j][at] = stack50[j][at] = stack99[j][at] = cell;
       continue;
     }
-    const stages = samples[si].stages;
     // A stage missing from this window adds nothing to the stack; a window without any
     // stage timing is a gap.
-    const measured = stages.length > 0;
+    const measured = rows.staged[r];
     let sum50 = 0;
     let sum99 = 0;
     for (let j = 0; j < k; j++) {
-      const found = findStage(stages, lane.stages[j], j);
-      if (found === null) {
+      const raw50 = src50[j][si];
+      const raw99 = src99[j][si];
+      if (raw50 === null || raw50 === undefined || raw99 === null || raw99 === undefined) {
         p50[j][at] = null;
         p99[j][at] = null;
       } else {
-        const v50 = found.p50_us / 1000;
-        const v99 = found.p99_us / 1000;
+        const v50 = raw50 / 1000;
+        const v99 = raw99 / 1000;
         sum50 += v50;
         sum99 += v99;
         p50[j][at] = v50;
@@ -281,17 +298,18 @@ function coversStages(known: readonly string[], stages: readonly StageTiming[]):
   return true;
 }
 
-/** Each lane's stages in pipeline order, merged over the lane's samples. */
-function laneStages(samples: readonly StatsSample[], laneOf: ReadonlyMap<number, number>, laneCount: number): string[][] {
+/** Each lane's stages in pipeline order, merged over the lane's rows. */
+function laneStages(cols: SampleColumns, laneOf: ReadonlyMap<number, number>, laneCount: number): string[][] {
   const stages: string[][] = Array.from({ length: laneCount }, () => []);
-  const lastSeen: (readonly StageTiming[] | null)[] = Array.from({ length: laneCount }, () => null);
-  for (const s of samples) {
-    const l = laneOf.get(s.session_id) ?? 0;
+  const lastKey: (number | string | null)[] = Array.from({ length: laneCount }, () => null);
+  const n = rowCount(cols);
+  for (let i = 0; i < n; i++) {
+    const l = laneOf.get(cols.session_id[i]) ?? 0;
     // Windows of a session list the same stages: merge only when the list changes.
-    const previous = lastSeen[l];
-    if (previous === null || !sameStageNames(previous, s.stages)) {
-      stages[l] = mergeStageOrder(stages[l], s.stages.map((st) => st.name)) ?? stages[l];
-      lastSeen[l] = s.stages;
+    const key = stageKeyAt(cols, i);
+    if (key !== lastKey[l]) {
+      stages[l] = mergeStageOrder(stages[l], stageNamesAt(cols, i)) ?? stages[l];
+      lastKey[l] = key;
     }
   }
   return stages;
@@ -316,36 +334,29 @@ export function frameBudgetMs(fps: number): number | null {
 
 /**
  * Build a timeline from scratch: lay the lanes out (which session goes where, each lane's
- * stages), then append every sample's row as a live capture would.
+ * stages), then append every row as a live capture would.
  */
-export function buildTimeline(input: readonly StatsSample[], budgetMs: number | null = null): Timeline {
-  const samples = isSorted(input) ? input : [...input].sort((a, b) => a.t_ms - b.t_ms);
+export function timelineOfColumns(input: SampleColumns, budgetMs: number | null = null): Timeline {
+  const cols = sortedByTime(input);
   const spans = new Map<number, SessionSpan>();
-  for (const s of samples) extendSpans(spans, s.session_id, s.t_ms);
+  const n = rowCount(cols);
+  for (let i = 0; i < n; i++) extendSpans(spans, cols.session_id[i], cols.t_ms[i]);
   const laneOf = assignLanes([...spans.values()]);
   const tl: Timeline = {
     x: [],
-    lanes: laneStages(samples, laneOf, laneCountOf(laneOf)).map(emptyLane),
+    lanes: laneStages(cols, laneOf, laneCountOf(laneOf)).map(emptyLane),
     budget: [],
     budgetMs,
     sampleCount: 0,
     sessionCount: spans.size,
   };
-  appendRows(tl, samples, laneOf);
+  appendRows(tl, cols, laneOf);
   return tl;
 }
 
-/** The stage called `name`; looked for at `hint` first (stages keep their order). */
-function findStage(stages: readonly StageTiming[], name: string, hint: number): StageTiming | null {
-  if (hint < stages.length && stages[hint].name === name) return stages[hint];
-  for (const st of stages) if (st.name === name) return st;
-  return null;
-}
-
-function sameStageNames(a: readonly StageTiming[], b: readonly StageTiming[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i].name !== b[i].name) return false;
-  return true;
+/** `timelineOfColumns` of samples (live captures, tests). */
+export function buildTimeline(samples: readonly StatsSample[], budgetMs: number | null = null): Timeline {
+  return timelineOfColumns(columnsOf(samples), budgetMs);
 }
 
 export type AppendResult = "unchanged" | "appended" | "rebuilt";
@@ -386,7 +397,7 @@ export class TimelineBuilder {
     const fits = this.fits(batch, lastMs, laneOf);
     this.laneOf = laneOf;
     if (fits) {
-      appendRows(this.timeline, batch, laneOf);
+      appendRows(this.timeline, columnsOf(batch), laneOf);
       this.timeline.sessionCount = this.spans.size;
       return "appended";
     }

@@ -1,6 +1,6 @@
 /** One saved recording: load it, draw the full chart set, download it. */
 import { useCallback, useEffect, useState } from "react";
-import type { Capture, ExportFormat } from "../api/types";
+import type { CaptureColumns, ExportFormat } from "../api/types";
 import { useApi } from "../app/auth";
 import { useColorScheme } from "../app/colorScheme";
 import { errorMessage } from "../app/errors";
@@ -16,20 +16,20 @@ export function RecordingDetailSection({ id }: { id: string }) {
   const { t } = useI18n();
   const scheme = useColorScheme();
   // Already here on a deep link (boot.ts fetched it): the first render draws the charts.
-  const [capture, setCapture] = useState<Capture | null>(() => api.loaded(id) ?? null);
+  const [recording, setRecording] = useState<CaptureColumns | null>(() => api.loadedColumns(id) ?? null);
   const [error, setError] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [mode, setMode] = useState<Percentile>("p50");
 
-  const haveIt = capture !== null && capture.meta.id === id;
+  const haveIt = recording !== null && recording.meta.id === id;
   useEffect(() => {
     if (haveIt) return undefined;
     let cancelled = false;
     setError(null);
-    api.get(id).then(
+    api.columns(id).then(
       (c) => {
         performance.mark("pf:detail-fetched");
-        if (!cancelled) setCapture(c);
+        if (!cancelled) setRecording(c);
       },
       (err: unknown) => {
         if (!cancelled) setError(errorMessage(err, t));
@@ -42,9 +42,9 @@ export function RecordingDetailSection({ id }: { id: string }) {
 
   const onAllChartsDrawn = useCallback(
     ({ at, charts }: { at: number; charts: number }) => {
-      perf().detailDrawn.push({ id, at, samples: capture?.samples.length ?? 0, charts });
+      perf().detailDrawn.push({ id, at, samples: recording?.t_ms.length ?? 0, charts });
     },
-    [id, capture],
+    [id, recording],
   );
 
   const onDownload = (format: ExportFormat) => {
@@ -56,10 +56,10 @@ export function RecordingDetailSection({ id }: { id: string }) {
   };
 
   if (error !== null) return <ErrorNotice message={error} />;
-  if (capture === null) return <Notice>{t("common.loading")}</Notice>;
+  if (recording === null) return <Notice>{t("common.loading")}</Notice>;
   return (
     <RecordingDetailView
-      capture={capture}
+      recording={recording}
       mode={mode}
       scheme={scheme}
       onModeChange={setMode}
