@@ -46,6 +46,7 @@ from mgmt.export import capture_to_csv
 from mgmt.models import Capture, CaptureColumns, CaptureMeta, StatsStatus, json_encoder
 from mgmt.recorder import StatsRecorder
 from mgmt.recording_ids import ID_CHARS, MAX_ID_LENGTH
+from mgmt.recordings import View
 from mgmt.summary import RecordingSummary
 
 API_PREFIX = "/api/v1"
@@ -194,19 +195,33 @@ async def recordings_list(recorder: StatsRecorder, request: Request) -> Response
     return await _large_json(request, await run_in_threadpool(recorder.list_json))
 
 
+async def _recording_view(
+    recorder: StatsRecorder, request: Request, name: View, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A view of a saved recording, gzipped when the client accepts it and it is large;
+    both made once per version of the file (`mgmt.recording_cache`)."""
+    gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+    body = await run_in_threadpool(
+        functools.partial(recorder.view, _recording_id(request), name, gzip=gzip)
+    )
+    headers = dict(headers or {})
+    if body.compressible:
+        headers["Vary"] = "Accept-Encoding"
+    if body.gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body.data, media_type=JSON, headers=headers)
+
+
 async def recording_get(recorder: StatsRecorder, request: Request) -> Response:
-    data = await run_in_threadpool(recorder.load_json, _recording_id(request))
-    return await _large_json(request, data)
+    return await _recording_view(recorder, request, "json")
 
 
 async def recording_columns(recorder: StatsRecorder, request: Request) -> Response:
-    data = await run_in_threadpool(recorder.columns_json, _recording_id(request))
-    return await _large_json(request, data)
+    return await _recording_view(recorder, request, "columns")
 
 
 async def recording_summary(recorder: StatsRecorder, request: Request) -> Response:
-    data = await run_in_threadpool(recorder.summary_json, _recording_id(request))
-    return Response(data, media_type=JSON)
+    return await _recording_view(recorder, request, "summary")
 
 
 async def recordings_compare(recorder: StatsRecorder, request: Request) -> Response:
@@ -219,8 +234,7 @@ async def recording_export(recorder: StatsRecorder, request: Request) -> Respons
     recording_id = _recording_id(request)
     disposition = {"Content-Disposition": f'attachment; filename="{recording_id}.{fmt}"'}
     if fmt == "json":
-        data = await run_in_threadpool(recorder.load_json, recording_id)
-        return await _large_json(request, data, disposition)
+        return await _recording_view(recorder, request, "json", disposition)
 
     def as_csv() -> str:
         return capture_to_csv(recorder.load(recording_id))

@@ -1,10 +1,11 @@
 """gzip for the API's large JSON bodies: recordings and the recordings list.
 
-A 5400-sample recording is ~4.3 MB of JSON and ~0.5 MB gzipped (level 1, ~12 ms); over a
+A 5400-sample recording is ~4.8 MB of JSON and ~0.5 MB gzipped (level 1, ~12 ms); over a
 real network that is the difference between a chart that appears at once and one that
-waits. Saved recordings never change, so each body is compressed once and the result
-kept in a small cache bounded in bytes, keyed by the body's length and CRC-32 (a changed
-file is a different key, never a stale answer).
+waits. A saved recording's gzip is made once per file identity and kept with it
+(`mgmt.recording_cache`); other bodies (the listing) go through `GzipCache`, bounded in
+bytes and keyed by the body's length and CRC-32 (a changed body is a different key,
+never a stale answer).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
+def gzip_body(body: bytes) -> bytes:
+    """`body` gzipped as the API sends it (the same bytes every time: no timestamp)."""
+    return gzip.compress(body, LEVEL, mtime=0)
+
+
 class GzipCache:
     """Compressed bodies, least recently used first out, at most `max_bytes` in total."""
 
@@ -49,7 +55,7 @@ class GzipCache:
             if hit is not None:
                 self._entries.move_to_end(key)
                 return hit
-        packed = gzip.compress(body, LEVEL, mtime=0)
+        packed = gzip_body(body)
         with self._lock:
             if key not in self._entries and len(packed) <= self.max_bytes:
                 self._entries[key] = packed

@@ -43,7 +43,7 @@ from mgmt.journal import (
     read_journal,
 )
 from mgmt.models import Capture, CaptureMeta, StatsSample, StatsStatus, json_encoder
-from mgmt.recordings import RecordingStore
+from mgmt.recordings import Body, RecordingStore, View
 from mgmt.recordings_index import RecordingIndex
 
 log = logging.getLogger(__name__)
@@ -344,11 +344,9 @@ class StatsRecorder:
         """The recording as JSON, validated; the file's own bytes when they are canonical."""
         return self.recordings.load_json(recording_id)
 
-    def columns_json(self, recording_id: str) -> bytes:
-        return self.recordings.columns_json(recording_id)
-
-    def summary_json(self, recording_id: str) -> bytes:
-        return self.recordings.summary_json(recording_id)
+    def view(self, recording_id: str, name: View, *, gzip: bool = False) -> Body:
+        """A view of a saved recording as it goes out (`RecordingStore.view`)."""
+        return self.recordings.view(recording_id, name, gzip=gzip)
 
     def compare_json(self, recording_ids: builtins.list[str]) -> bytes:
         """`mgmt.comparison.compare` of the recordings, the first the baseline."""

@@ -6,6 +6,11 @@ not at all (`host.files.write_atomically`), reads one back validated, and delete
 listing the directory is `mgmt.recordings_index`'s job. Every method does disk I/O: the
 caller keeps it off the event loop.
 
+Reading is served from `mgmt.recording_cache` when the file is the very one validated
+before (same identity): its body and its views (columns, summary, their gzip) are then
+not made again. Every check runs on every read all the same: a valid id, no link, a
+regular file directly in the captures dir, not too large.
+
 A save that a crash interrupted leaves its temp file, `.<id>.json.<random>.tmp`;
 `finish_interrupted_saves` (run on start) completes one that holds a whole recording
 and removes the rest, saying so in the log.
@@ -19,19 +24,24 @@ import logging
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
 from host.config import ensure_private_dir
 from host.files import TMP_SUFFIX, fsync_dir, write_atomically
 from mgmt.columns import to_columns
+from mgmt.compression import MIN_BYTES as GZIP_MIN_BYTES
+from mgmt.compression import gzip_body
 from mgmt.errors import (
     RecordingCorruptError,
     RecordingNotFoundError,
     RecordingWriteError,
 )
 from mgmt.models import Capture, json_encoder
+from mgmt.recording_cache import FileIdentity, RecordingCache, ValidRecording
 from mgmt.recording_ids import is_valid_id
 from mgmt.summary import summarize
 
@@ -43,6 +53,20 @@ MAX_RECORDING_BYTES = 64 * 1024 * 1024  # a full 5400-sample capture is ≈ 5 MB
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 capture_decoder = msgspec.json.Decoder(Capture)
+
+View = Literal["json", "columns", "summary"]
+VIEWS: tuple[View, ...] = ("json", "columns", "summary")
+"""A recording as a `Capture`, as `CaptureColumns`, as its `RecordingSummary`."""
+
+
+@dataclass(frozen=True)
+class Body:
+    """A view's bytes as they go out."""
+
+    data: bytes
+    gzipped: bool
+    compressible: bool  # large enough to be gzipped for a client that accepts it
+
 
 # `host.files.write_atomically`'s temp name: `.<name>.<8 chars of tempfile's alphabet>.tmp`.
 _INTERRUPTED_SAVE = re.compile(
@@ -60,9 +84,10 @@ def not_found(recording_id: str) -> RecordingNotFoundError:
 class RecordingStore:
     """The recording files in one captures dir (created private if missing)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cache: RecordingCache | None = None) -> None:
         self.directory = ensure_private_dir(directory.absolute())
         self._real_dir = self.directory.resolve()
+        self._cache = RecordingCache() if cache is None else cache
 
     def path_of(self, recording_id: str) -> Path:
         """Where recording `recording_id` lives; the id is not checked (see `is_valid_id`)."""
@@ -93,35 +118,33 @@ class RecordingStore:
             ) from err
 
     def load(self, recording_id: str) -> Capture:
-        capture, _ = self._load(recording_id)
-        return capture
+        """The recording, validated (a fresh object: the caller may change it)."""
+        entry, capture = self._validated(recording_id)
+        return capture if capture is not None else capture_decoder.decode(entry.body)
 
     def load_json(self, recording_id: str) -> bytes:
         """The recording as JSON, validated; the file's own bytes when they are canonical."""
-        capture, data = self._load(recording_id)
-        if data is not None and data.startswith(
-            b'{"meta":{"id":' + json_encoder.encode(recording_id) + b","
-        ):
-            return data
-        return json_encoder.encode(capture)
+        return self._validated(recording_id)[0].body
 
-    def columns_json(self, recording_id: str) -> bytes:
-        """The recording column by column (`mgmt.columns`), as JSON."""
-        capture = self.load(recording_id)
-        try:
-            return json_encoder.encode(to_columns(capture))
-        except ValueError as err:
-            raise RecordingCorruptError(
-                f"recording {recording_id} ({self.path_of(recording_id)}) cannot be shown "
-                f"column by column: {err}"
-            ) from err
+    def view(self, recording_id: str, name: View, *, gzip: bool = False) -> Body:
+        """One view of the recording (`VIEWS`), made once per file identity; gzipped (and
+        that kept too) with `gzip` when it is large enough to be worth it."""
+        entry, capture = self._validated(recording_id)
 
-    def summary_json(self, recording_id: str) -> bytes:
-        """The recording's summary (`mgmt.summary`), as JSON."""
-        return json_encoder.encode(summarize(self.load(recording_id)))
+        def make() -> bytes:
+            decoded = capture if capture is not None else capture_decoder.decode(entry.body)
+            return _make_view(recording_id, self.path_of(recording_id), name, decoded)
+
+        data = entry.body if name == "json" else self._cache.view(recording_id, entry, name, make)
+        compressible = len(data) >= GZIP_MIN_BYTES
+        if not (gzip and compressible):
+            return Body(data, gzipped=False, compressible=compressible)
+        packed = self._cache.view(recording_id, entry, f"{name}.gz", lambda: gzip_body(data))
+        return Body(packed, gzipped=True, compressible=True)
 
     def delete(self, recording_id: str) -> None:
         path = self._checked_path(recording_id)
+        self._cache.discard(recording_id)
         try:
             if not stat.S_ISREG(path.lstat().st_mode):
                 raise not_found(recording_id)
@@ -204,14 +227,17 @@ class RecordingStore:
             raise not_found(recording_id)
         return path
 
-    def _load(self, recording_id: str) -> tuple[Capture, bytes | None]:
-        """The decoded recording, and its file's bytes when they say the same id."""
+    def _validated(self, recording_id: str) -> tuple[ValidRecording, Capture | None]:
+        """The valid recording `recording_id`, and its decoded capture when this call
+        decoded it (None when the cache knew this very file)."""
         path = self._checked_path(recording_id)
         try:
             fd = os.open(path, OPEN_FLAGS)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+            self._cache.discard(recording_id)
             raise not_found(recording_id) from err
         except OSError as err:
+            self._cache.discard(recording_id)
             if err.errno == errno.ELOOP:  # a symlink; recordings are never links
                 raise not_found(recording_id) from err
             raise RecordingCorruptError(
@@ -227,6 +253,10 @@ class RecordingStore:
                     f"any capture this host writes ({MAX_RECORDING_BYTES}); move it out of "
                     f"{self.directory}"
                 )
+            identity = FileIdentity.of(st)
+            known = self._cache.get(recording_id, identity)
+            if known is not None:
+                return known, None
             data = read_all(fd, st.st_size)
         finally:
             os.close(fd)
@@ -239,8 +269,26 @@ class RecordingStore:
             ) from err
         if capture.meta.id != recording_id:  # a copied or renamed file: the file name wins
             capture.meta = msgspec.structs.replace(capture.meta, id=recording_id)
-            return capture, None
-        return capture, data
+        elif data.startswith(b'{"meta":{"id":' + json_encoder.encode(recording_id) + b","):
+            entry = ValidRecording(identity, data)  # already canonical: serve its own bytes
+            self._cache.put(recording_id, entry)
+            return entry, capture
+        entry = ValidRecording(identity, json_encoder.encode(capture))
+        self._cache.put(recording_id, entry)
+        return entry, capture
+
+
+def _make_view(recording_id: str, path: Path, name: View, capture: Capture) -> bytes:
+    if name == "summary":
+        return json_encoder.encode(summarize(capture))
+    if name == "columns":
+        try:
+            return json_encoder.encode(to_columns(capture))
+        except ValueError as err:
+            raise RecordingCorruptError(
+                f"recording {recording_id} ({path}) cannot be shown column by column: {err}"
+            ) from err
+    return json_encoder.encode(capture)
 
 
 def read_all(fd: int, size: int) -> bytes:

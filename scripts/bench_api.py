@@ -4,7 +4,10 @@
 - list_1k_ms / list_10k_ms: GET /api/v1/stats/recordings with 1 000 / 10 000 recordings on
   disk, warm (the cold first listing after a fresh server start is printed as information)
 - get_5400_ms:  GET /api/v1/stats/recordings/{id} of a full 5400-sample recording
-                (5 stages, every field set)
+                (5 stages, every field set), warm (the file was validated before)
+- get_columns_5400_ms: GET .../{id}/columns of the same recording, warm
+  (the cold first get and first columns after a fresh start are printed as information,
+  with the body sizes: JSON, columns, and each gzipped)
 - live_poll_ms: GET /api/v1/stats/capture/live?offset=N-2 on an armed capture of N samples
 - baseline:     GET /bench/ping, a public plain-text route behind the same middleware
 
@@ -12,6 +15,7 @@ Figures are server-side medians read from `Server-Timing` (request in -> respons
 out); client round trips are printed alongside. The server runs in a child process so the
 client does not compete with it for the GIL. The last line is machine-readable:
     api: list_1k_ms=<float> list_10k_ms=<float> get_5400_ms=<float> live_poll_ms=<float>
+         get_columns_5400_ms=<float>     (one line)
 """
 
 from __future__ import annotations
@@ -149,6 +153,15 @@ def timed_first(client: httpx.Client, path: str) -> tuple[float, float]:
     return server_ms(response), (time.perf_counter() - t0) * 1000
 
 
+def body_bytes(client: httpx.Client, path: str, encoding: str) -> int:
+    """The size of a response body as sent with Accept-Encoding `encoding`."""
+    with client.stream("GET", path, headers={**AUTH, "Accept-Encoding": encoding}) as response:
+        response.raise_for_status()
+        sent = response.headers.get("content-encoding", "identity")
+        assert sent == encoding, (sent, encoding)
+        return sum(len(chunk) for chunk in response.iter_raw())
+
+
 def settle(since: float, say: Callable[[str], None]) -> None:
     wait = SETTLE_S - (time.monotonic() - since)
     if wait > 0:
@@ -191,15 +204,25 @@ def main() -> None:
             with httpx.Client(base_url=server.url, timeout=30) as c:
                 cold_1k = timed_first(c, "/api/v1/stats/recordings")
                 settle(populated, say)
+                get_path = f"/api/v1/stats/recordings/{BIG_ID}"
+                columns_path = f"{get_path}/columns"
+                cold_get = timed_first(c, get_path)
+                cold_columns = timed_first(c, columns_path)
+                sizes = {
+                    name: (body_bytes(c, path, "identity"), body_bytes(c, path, "gzip"))
+                    for name, path in (("json", get_path), ("columns", columns_path))
+                }
                 measure(c, "/bench/ping", 20)
                 ping = measure(c, "/bench/ping", rounds)
                 list_1k = measure(c, "/api/v1/stats/recordings", rounds, headers=AUTH)
                 count = len(c.get("/api/v1/stats/recordings", headers=AUTH).json())
                 assert count == 1000, count
-                get_path = f"/api/v1/stats/recordings/{BIG_ID}"
                 measure(c, get_path, 3, headers=AUTH)
                 get_5400 = measure(c, get_path, max(10, rounds // 3), headers=AUTH)
                 assert len(c.get(get_path, headers=AUTH).json()["samples"]) == 5400
+                measure(c, columns_path, 3, headers=AUTH)
+                columns_5400 = measure(c, columns_path, max(10, rounds // 3), headers=AUTH)
+                assert len(c.get(columns_path, headers=AUTH).json()["t_ms"]) == 5400
                 live_path = f"/api/v1/stats/capture/live?offset={args.live - 2}"
                 live = measure(c, live_path, rounds, headers=AUTH)
                 assert len(c.get(live_path, headers=AUTH).json()["samples"]) == 2
@@ -246,7 +269,20 @@ def main() -> None:
     say(row("list, 1 000 recordings", list_1k, base))
     say(row("list, 10 000 recordings", list_10k, ping_10k[0]))
     say(row("get, 5400 samples", get_5400, base))
+    say(row("get columns, 5400 samples", columns_5400, base))
     say(row("live poll, offset N-2", live, base))
+    say(
+        f"info: cold first get after a fresh start: {cold_get[0]:.1f} ms server "
+        f"({cold_get[1]:.1f} ms round trip); first columns: {cold_columns[0]:.1f} ms server "
+        f"({cold_columns[1]:.1f} ms round trip)"
+    )
+    say(
+        "info: body sizes, 5400 samples: "
+        + ", ".join(
+            f"{name} {plain / 1e6:.2f} MB (gzip {packed / 1e6:.2f} MB)"
+            for name, (plain, packed) in sizes.items()
+        )
+    )
     say(
         f"info: cold first list after a fresh start: 1k {cold_1k[0]:.1f} ms server "
         f"({cold_1k[1]:.1f} ms round trip), 10k {cold_10k[0]:.1f} ms server "
@@ -262,7 +298,8 @@ def main() -> None:
     )
     say(
         f"api: list_1k_ms={list_1k[0]:.3f} list_10k_ms={list_10k[0]:.3f} "
-        f"get_5400_ms={get_5400[0]:.3f} live_poll_ms={live[0]:.3f}"
+        f"get_5400_ms={get_5400[0]:.3f} live_poll_ms={live[0]:.3f} "
+        f"get_columns_5400_ms={columns_5400[0]:.3f}"
     )
 
 

@@ -69,6 +69,9 @@ def test_the_table_declares_exactly_the_stats_operations() -> None:
         ("GET", "/api/v1/stats/capture/live", "stats_capture_live", "stats"),
         ("GET", "/api/v1/stats/recordings", "stats_recordings_list", "stats"),
         ("GET", "/api/v1/stats/recordings/{id}", "stats_recording_get", "stats"),
+        ("GET", "/api/v1/stats/recordings/{id}/columns", "stats_recording_columns", "stats"),
+        ("GET", "/api/v1/stats/recordings/{id}/summary", "stats_recording_summary", "stats"),
+        ("GET", "/api/v1/stats/compare", "stats_recordings_compare", "stats"),
         ("GET", "/api/v1/stats/recordings/{id}/export", "stats_recording_export", "stats"),
         ("DELETE", "/api/v1/stats/recordings/{id}", "stats_recording_delete", "stats"),
     }

@@ -150,24 +150,33 @@ def test_recorder_treats_hostile_ids_as_not_found(planted: Planted, recording_id
         planted.recorder.load(recording_id)
     with pytest.raises(RecordingNotFoundError):
         planted.recorder.load_json(recording_id)
+    for view in ("columns", "summary"):
+        with pytest.raises(RecordingNotFoundError):
+            planted.recorder.view(recording_id, view, gzip=True)
+    with pytest.raises(RecordingNotFoundError):
+        planted.recorder.compare_json([planted.good_id, recording_id])
     with pytest.raises(RecordingNotFoundError):
         planted.recorder.delete(recording_id)
     planted.assert_sentinels_untouched()
 
 
-def api_paths(recording_id: str) -> list[tuple[str, str]]:
+def api_paths(recording_id: str, good_id: str) -> list[tuple[str, str]]:
     # Dots too, or the client would resolve "." and ".." segments before sending.
     encoded = quote(recording_id, safe="").replace(".", "%2E")
     return [
         ("GET", f"/api/v1/stats/recordings/{encoded}"),
         ("GET", f"/api/v1/stats/recordings/{encoded}/export"),
         ("GET", f"/api/v1/stats/recordings/{encoded}/export?format=csv"),
+        ("GET", f"/api/v1/stats/recordings/{encoded}/columns"),
+        ("GET", f"/api/v1/stats/recordings/{encoded}/summary"),
+        ("GET", f"/api/v1/stats/compare?id={good_id}&id={encoded}"),
+        ("GET", f"/api/v1/stats/compare?id={encoded}&id={good_id}"),
         ("DELETE", f"/api/v1/stats/recordings/{encoded}"),
     ]
 
 
-def assert_api_not_found(c: httpx.Client, recording_id: str) -> None:
-    for method, path in api_paths(recording_id):
+def assert_api_not_found(c: httpx.Client, recording_id: str, good_id: str) -> None:
+    for method, path in api_paths(recording_id, good_id):
         response = c.request(method, path)
         assert_envelope(response, 404)
         assert response.json()["error"]["code"] in ("not_found", "recording_not_found")
@@ -177,7 +186,7 @@ def assert_api_not_found(c: httpx.Client, recording_id: str) -> None:
 @pytest.mark.parametrize("recording_id", HOSTILE_IDS, ids=ids_repr)
 def test_api_answers_hostile_ids_with_404(planted: Planted, recording_id: str) -> None:
     with httpx.Client(base_url=planted.url, headers=AUTH, timeout=10) as c:
-        assert_api_not_found(c, recording_id)
+        assert_api_not_found(c, recording_id, planted.good_id)
     planted.assert_sentinels_untouched()
 
 
@@ -195,6 +204,9 @@ RAW_PATHS = [
     "/api/v1/stats/recordings/%00",
     "/api/v1/stats/recordings/%ff%fe",
     "/api/v1/stats/recordings/%c0%ae%c0%ae",  # overlong UTF-8 for ".."
+    "/api/v1/stats/recordings/..%2f..%2fsecret/columns",
+    "/api/v1/stats/recordings/rel-link/summary",
+    "/api/v1/stats/recordings/abs-link/columns",
 ]
 
 
@@ -202,7 +214,8 @@ RAW_PATHS = [
 def test_api_answers_raw_dot_segment_paths_with_404(planted: Planted, raw_path: str) -> None:
     """Sent byte for byte (http.client does not resolve dot segments the way httpx does)."""
     host, port = planted.url.removeprefix("http://").split(":")
-    for method in ("GET",) if "/export" in raw_path else ("GET", "DELETE"):
+    read_only = any(view in raw_path for view in ("/export", "/columns", "/summary"))
+    for method in ("GET",) if read_only else ("GET", "DELETE"):
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         try:
             conn.request(method, raw_path, headers=AUTH)
@@ -257,5 +270,5 @@ def test_api_fuzz_never_escapes_the_captures_dir(planted: Planted, recording_id:
     if recording_id == planted.good_id:
         return
     with httpx.Client(base_url=planted.url, headers=AUTH, timeout=10) as c:
-        assert_api_not_found(c, recording_id)
+        assert_api_not_found(c, recording_id, planted.good_id)
     planted.assert_sentinels_untouched()

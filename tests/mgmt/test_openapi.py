@@ -131,7 +131,8 @@ def test_nullable_fields_use_type_arrays() -> None:
     for node in _nodes(build_document()):
         if "anyOf" in node:
             options = node["anyOf"]
-            assert len(options) == 2 and {"type": "null"} in options, node
+            assert len(options) == 2, node
+            assert {"type": "null"} in options, node
             assert any(set(o) == {"$ref"} for o in options), node
 
 
