@@ -15,7 +15,7 @@
  * are recreated.
  */
 import type { StageTiming, StatsSample } from "../api/types";
-import { type Cells, columnsOf, type FieldName, rowCount, type SampleColumns, sortedByTime, stageKeyAt, stageNamesAt } from "./columns";
+import { type Cells, columnsOf, type FieldName, isMeasured, rowCount, type SampleColumns, sortedByTime, stageKeyAt, stageNamesAt } from "./columns";
 import { assignLanes, extendSpans, type SessionSpan } from "./sessions";
 import { mergeStageOrder } from "./stages";
 
@@ -137,6 +137,8 @@ interface NewRows {
   seconds: number[];
   /** Whether the row's sample has any stage timing (a window without one is a gap in the stack). */
   staged: boolean[];
+  /** The rows are every row of the columns, in order, in one lane, from the timeline's start. */
+  whole: boolean;
 }
 
 /**
@@ -147,7 +149,7 @@ interface NewRows {
  */
 function appendRows(tl: Timeline, cols: SampleColumns, laneOf: ReadonlyMap<number, number>): void {
   const count = rowCount(cols);
-  const rows: NewRows = { first: tl.x.length, sample: [], lane: [], seconds: [], staged: [] };
+  const rows: NewRows = { first: tl.x.length, sample: [], lane: [], seconds: [], staged: [], whole: false };
   const staged = new Array<boolean>(count).fill(false);
   for (const st of cols.stages) {
     const p50 = st.p50_us;
@@ -181,6 +183,7 @@ function appendRows(tl: Timeline, cols: SampleColumns, laneOf: ReadonlyMap<numbe
     rows.staged.push(staged[i]);
   }
   if (tl.budgetMs !== null) for (let r = 0; r < rows.sample.length; r++) tl.budget.push(tl.budgetMs);
+  rows.whole = rows.first === 0 && tl.lanes.length === 1 && rows.sample.length === count;
   tl.sampleCount += count;
   for (let l = 0; l < tl.lanes.length; l++) fillLane(tl.lanes[l], l, cols, rows);
 }
@@ -210,9 +213,15 @@ function fillLane(lane: Lane, l: number, cols: SampleColumns, rows: NewRows): vo
   const end = first + n;
   const { sample, lane: laneOfRow, seconds } = rows;
   for (const def of SERIES_DEFS) {
-    const col = grown(lane.cols[def.key], end);
     const src = cols.fields[def.field];
     const { factor, perSecond } = def;
+    if (rows.whole && (src === undefined || (factor === 1 && !perSecond))) {
+      // A recording of one lane (the common case): whole columns in one native step each.
+      lane.cols[def.key] = src === undefined ? new Array<Cell>(n).fill(null) : src.slice();
+      if (src !== undefined && src.some(isMeasured)) lane.present.add(def.key);
+      continue;
+    }
+    const col = grown(lane.cols[def.key], end);
     if (src === undefined) {
       for (let r = 0; r < n; r++) col[first + r] = laneOfRow[r] === l ? null : undefined;
       continue;
