@@ -6,12 +6,12 @@
  * timeline grows in place, `setData` on the same arrays redraws the longer series.
  */
 import type uPlot from "uplot";
-import { formatElapsed } from "../data/format";
 import type { SessionInfo } from "../data/sessions";
 import { stageColor, type ColorScheme } from "../data/stages";
 import type { Column, Percentile, SeriesKey, Timeline } from "../data/timeline";
 import type { MessageKey, Translate } from "../i18n/messages";
 import { THEMES, withAlpha, type ChartTheme } from "./theme";
+import { TimeAxis } from "./timeAxis";
 
 export interface ChartModel {
   id: string;
@@ -31,7 +31,15 @@ export interface ChartEnv {
   locale: string;
   /** Charts with the same key share the cursor. */
   syncKey: string;
+  /**
+   * What the time axis shows (elapsed by default). Read when ticks and the cursor readout
+   * are drawn, so a view changes it without new models: see charts/timeAxis.ts.
+   */
+  time?: TimeAxis;
 }
+
+/** Compare aligns recordings on the time since their start: always elapsed. */
+const ELAPSED = new TimeAxis("elapsed");
 
 type Formatter = (value: number | null | undefined) => string;
 
@@ -72,10 +80,10 @@ interface AxisSpec {
 const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
 const COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
-function xSeries(t: Translate): uPlot.Series {
+function xSeries(t: Translate, time: TimeAxis, locale: string): uPlot.Series {
   return {
     label: t("chart.time"),
-    value: (_u, v) => (v === null || v === undefined ? "—" : formatElapsed(v * 1000)),
+    value: (_u, v) => time.readout(v, locale),
   };
 }
 
@@ -101,8 +109,15 @@ function buildModel(
     };
   }
   const axisBase = { stroke: theme.text, grid: { stroke: theme.grid, width: 1 }, ticks: { stroke: theme.grid, width: 1 } };
+  const time = env.time ?? ELAPSED;
+  const { locale } = env;
   const uAxes: uPlot.Axis[] = [
-    { ...axisBase, incrs: TIME_INCRS, values: (_u, splits) => splits.map((v) => formatElapsed(v * 1000)) },
+    {
+      ...axisBase,
+      incrs: TIME_INCRS,
+      splits: (_u, _axis, min, max, incr) => time.splits(min, max, incr),
+      values: (_u, splits, _axis, _space, incr) => splits.map((v) => time.tick(v, incr, locale)),
+    },
     ...axes.map(
       (a): uPlot.Axis => ({
         ...axisBase,
@@ -117,7 +132,7 @@ function buildModel(
     ),
   ];
   const uSeries: uPlot.Series[] = [
-    xSeries(env.t),
+    xSeries(env.t, time, locale),
     ...series.map((s): uPlot.Series => {
       const shown = s.shown;
       const format = s.format;

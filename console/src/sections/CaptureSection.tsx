@@ -16,6 +16,7 @@ import { drawBarrier, perf } from "../app/perf";
 import { usePoll } from "../app/usePoll";
 import type { ChartRegistry } from "../charts/UplotChart";
 import { liveChartIds, liveCharts, sessionMap, type ChartEnv } from "../charts/specs";
+import { useTimeAxis, useTimeAxisMode } from "../charts/timeAxis";
 import { EMPTY_CURSOR, liveStep, type LiveCursor } from "../data/live";
 import { describeSessions } from "../data/sessions";
 import { frameBudgetMs, TimelineBuilder, type AppendResult } from "../data/timeline";
@@ -167,7 +168,10 @@ export function CaptureSection({ onSaved }: { onSaved: (meta: CaptureMeta) => vo
     }
   }, [api, onSaved, poke, resetLive, t]);
 
-  const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "live" }), [scheme, t, intl]);
+  // Elapsed or clock time: labels only, the live charts and their columns stay.
+  const [timeMode, setTimeMode] = useTimeAxisMode();
+  const time = useTimeAxis(timeMode, status?.armed ? status.started_unix_ms : null);
+  const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "live", time }), [scheme, t, intl, time]);
   const captureKind = status?.kind ?? "";
   const models = useMemo(() => {
     const state = live.current;
@@ -190,7 +194,16 @@ export function CaptureSection({ onSaved }: { onSaved: (meta: CaptureMeta) => vo
         onStop={() => void onStop()}
       />
       {status?.armed ? (
-        <LiveChartsView models={models} samples={liveSamples} error={liveError} registry={registry} onDrawn={onDrawn} />
+        <LiveChartsView
+          models={models}
+          samples={liveSamples}
+          error={liveError}
+          registry={registry}
+          onDrawn={onDrawn}
+          timeMode={timeMode}
+          timeKey={time.key}
+          onTimeModeChange={setTimeMode}
+        />
       ) : null}
     </>
   );

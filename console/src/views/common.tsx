@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import type { ChartRegistry } from "../charts/UplotChart";
 import { UplotChart } from "../charts/UplotChart";
 import type { ChartModel } from "../charts/specs";
+import type { TimeAxisMode } from "../charts/timeAxis";
 import { useI18n } from "../i18n/I18nProvider";
 
 export function ErrorNotice({ message }: { message: string | null }) {
@@ -38,11 +39,14 @@ export function ChartCard({
   height,
   onDrawn,
   registry,
+  timeKey,
 }: {
   model: ChartModel;
   height?: number;
   onDrawn?: (id: string) => void;
   registry?: ChartRegistry;
+  /** `TimeAxis.key` of the view's time axis: a change redraws the axes. */
+  timeKey?: string;
 }) {
   return (
     <figure className="chart-card" data-chart={model.id}>
@@ -60,6 +64,7 @@ export function ChartCard({
           {...(height !== undefined ? { height } : {})}
           {...(onDrawn !== undefined ? { onDrawn } : {})}
           {...(registry !== undefined ? { registry } : {})}
+          {...(timeKey !== undefined ? { timeKey } : {})}
         />
       )}
     </figure>
@@ -85,5 +90,21 @@ export function Segmented<T extends string>({
         </button>
       ))}
     </div>
+  );
+}
+
+/** Elapsed time or clock time on the charts' time axis. */
+export function TimeAxisToggle({ value, onChange }: { value: TimeAxisMode; onChange: (mode: TimeAxisMode) => void }) {
+  const { t } = useI18n();
+  return (
+    <Segmented<TimeAxisMode>
+      label={t("time.axis")}
+      value={value}
+      onChange={onChange}
+      options={[
+        { value: "elapsed", label: t("time.elapsed") },
+        { value: "wall", label: t("time.wall") },
+      ]}
+    />
   );
 }
