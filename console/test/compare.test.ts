@@ -1,12 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { alignTracks, compareRows, judge, overlayColumn } from "../src/data/compare";
-import { summarize } from "../src/data/summary";
+import { alignTracks, formatPValue, overlayColumn, parseMetric, shownUnit } from "../src/data/compare";
 import { buildTimeline } from "../src/data/timeline";
-import { PIPELINE_ORDER } from "../src/data/stages";
-import { capture, GAMESTREAM, NATIVE, sample, series } from "./fixtures";
+import { GAMESTREAM, NATIVE, series } from "./fixtures";
 
 // The fixture gives the i-th stage of a window (i + 1) ms at p50 and 2(i + 1) ms at p99.
-const [FIRST, , THIRD] = NATIVE;
+const [, , THIRD] = NATIVE;
 const GAMESTREAM_ONLY = GAMESTREAM.filter((name) => !(NATIVE as readonly string[]).includes(name));
 
 describe("alignTracks", () => {
@@ -41,69 +39,47 @@ describe("alignTracks", () => {
   });
 });
 
-describe("judge", () => {
-  it("counts a lower latency beyond 5 % as better and within 5 % as the same", () => {
-    expect(judge(10, 8, "lower", "continuous")?.verdict).toBe("better");
-    expect(judge(10, 10.4, "lower", "continuous")?.verdict).toBe("same");
-    expect(judge(10, 12, "lower", "continuous")).toEqual({ abs: 2, rel: 0.2, verdict: "worse" });
+describe("parseMetric", () => {
+  it("reads every key the host sends", () => {
+    expect(parseMetric("stage:encode:p99")).toEqual({ kind: "stage", stage: "encode", pct: "p99" });
+    expect(parseMetric("stage:odd:name:p50")).toEqual({ kind: "stage", stage: "odd:name", pct: "p50" });
+    expect(parseMetric("host:p50")).toEqual({ kind: "host", pct: "p50" });
+    expect(parseMetric("audio_encode:p99")).toEqual({ kind: "audioEncode", pct: "p99" });
+    expect(parseMetric("counter:frames_dropped")).toEqual({ kind: "counter", field: "frames_dropped" });
+    expect(parseMetric("fps")).toEqual({ kind: "fps" });
+    expect(parseMetric("repeat_fps")).toEqual({ kind: "repeatFps" });
+    expect(parseMetric("mbps")).toEqual({ kind: "mbps" });
+    expect(parseMetric("client_decode")).toEqual({ kind: "clientDecode" });
+    expect(parseMetric("rtt")).toEqual({ kind: "rtt" });
   });
 
-  it("counts any change of a count, even from zero", () => {
-    expect(judge(0, 1, "lower", "count")).toEqual({ abs: 1, rel: null, verdict: "worse" });
-    expect(judge(0, 0, "lower", "count")?.verdict).toBe("same");
-  });
-
-  it("ignores latency changes within the absolute noise floor", () => {
-    expect(judge(0.01, 0.012, "lower", "continuous", 0.05)?.verdict).toBe("same");
-    expect(judge(1, 1.2, "lower", "continuous", 0.05)?.verdict).toBe("worse");
-  });
-
-  it("treats higher fps as better, neutral metrics as just changed, unmeasured as no verdict", () => {
-    expect(judge(50, 60, "higher", "continuous")?.verdict).toBe("better");
-    expect(judge(5, 9, "neutral", "continuous")?.verdict).toBe("neutral");
-    expect(judge(3, 3, "neutral", "count")?.verdict).toBe("same");
-    expect(judge(null, 1, "lower", "count")).toBeNull();
-    expect(judge(1, null, "lower", "count")).toBeNull();
+  it("leaves keys it does not know to the host's label", () => {
+    for (const key of ["", "stage:encode", "stage:encode:p90", "host", "host:p50:x", "counter:", "fps:p50", "jitter"]) {
+      expect(parseMetric(key)).toEqual({ kind: "other" });
+    }
   });
 });
 
-describe("compareRows", () => {
-  const base = summarize(capture(series(3)));
-  const slower = summarize(
-    capture(
-      series(3, () => ({ frames_dropped: 2 })).map((s) => ({
-        ...s,
-        stages: s.stages.map((st) => (st.name === THIRD ? { ...st, p50_us: 4500 } : st)),
-      })),
-      { id: "b" },
-    ),
-  );
-
-  it("lists every stage's p50 and p99, then the measured metrics, judged against the first", () => {
-    const rows = compareRows([base, slower]);
-    const third = rows.find((r) => r.metric === "stage_p50" && r.stage === THIRD);
-    expect(third?.values).toEqual([3, 4.5]);
-    expect(third?.deltas[0]).toBeNull();
-    expect(third?.deltas[1]?.verdict).toBe("worse");
-    const dropped = rows.find((r) => r.metric === "frames_dropped");
-    expect(dropped?.values).toEqual([0, 6]);
-    expect(dropped?.deltas[1]?.verdict).toBe("worse");
-    expect(rows.find((r) => r.metric === "stage_p50" && r.stage === FIRST)?.deltas[1]?.verdict).toBe("same");
+describe("shownUnit", () => {
+  it("shows latencies in ms from the host's µs, rates and counters as they come", () => {
+    expect(shownUnit("us")).toEqual({ factor: 1 / 1000, digits: 3, suffix: " ms" });
+    expect(shownUnit("fps").suffix).toBe(" fps");
+    expect(shownUnit("Mb/s").digits).toBe(2);
+    expect(shownUnit("per window")).toEqual({ factor: 1, digits: 2, suffix: "" });
+    expect(shownUnit("dB")).toEqual({ factor: 1, digits: 3, suffix: " dB" });
   });
+});
 
-  it("lists the stages of recordings of different paths in pipeline order", () => {
-    const gamestream = summarize(capture([sample(1000, {}, GAMESTREAM)], { id: "g", kind: "gamestream" }));
-    const stages = compareRows([base, gamestream])
-      .filter((r) => r.metric === "stage_p50")
-      .map((r) => r.stage);
-    const both: readonly string[] = [...NATIVE, ...GAMESTREAM];
-    expect(stages).toEqual(PIPELINE_ORDER.filter((name) => both.includes(name)));
-  });
-
-  it("leaves out metrics no recording measured", () => {
-    const rows = compareRows([base, slower]);
-    expect(rows.some((r) => r.metric === "packets_dropped")).toBe(false);
-    expect(rows.some((r) => r.metric === "fec_recovered")).toBe(false);
+describe("formatPValue", () => {
+  it("gives three significant digits, and < 0.001 below that", () => {
+    expect(formatPValue(0.1, "en-GB")).toBe("p = 0.1");
+    // cut off, not rounded: just under alpha never reads as alpha
+    expect(formatPValue(0.04999, "en-GB")).toBe("p = 0.0499");
+    expect(formatPValue(0.05004, "en-GB")).toBe("p = 0.05");
+    expect(formatPValue(0.012345, "de-DE")).toBe("p = 0,0123");
+    expect(formatPValue(0.0004, "en-GB")).toBe("p < 0.001");
+    expect(formatPValue(0, "de-DE")).toBe("p < 0,001");
+    expect(formatPValue(1, "en-GB")).toBe("p = 1");
   });
 });
 

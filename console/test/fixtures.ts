@@ -1,5 +1,6 @@
 /** Realistic samples and captures for unit tests (and for rendering views with fixture data). */
 import { STAGE_SETS } from "../src/api/stages.gen";
+import type { LatencySummary, RecordingSummary } from "../src/api/stats";
 import type { Capture, CaptureMeta, StatsSample } from "../src/api/types";
 
 /** Each path's stages, as the host declares them. */
@@ -87,4 +88,42 @@ export function gamestreamSample(t_ms: number, overrides: Partial<StatsSample> =
     },
     GAMESTREAM,
   );
+}
+
+/**
+ * What the host's summary endpoint answers for a 3-window native recording (microseconds;
+ * packets and FEC never measured, frames dropped measured in 2 of 3 windows).
+ */
+export function recordingSummary(overrides: Partial<RecordingSummary> = {}): RecordingSummary {
+  const stage = (name: string, i: number): LatencySummary => ({
+    name,
+    windows: 3,
+    p50_us: 1000 * (i + 1),
+    p99_us: 2000 * (i + 1),
+    max_p99_us: 2500 * (i + 1),
+  });
+  return {
+    id: "2026-06-26T20-14-03Z_1280x720",
+    meta: meta(),
+    windows: 3,
+    stages: NATIVE.map(stage),
+    host: { name: "host", windows: 3, p50_us: 16000, p99_us: 31000, max_p99_us: 45250.5 },
+    fps_mean: 59.94,
+    repeat_fps_mean: 0.2,
+    mbps_mean: 9.5,
+    target_mbps_mean: 10,
+    client_decode_us_mean: null,
+    rtt_us_median: null,
+    audio: null,
+    counters: [
+      { name: "frames_dropped", total: 4, measured: 2, windows: 3 },
+      { name: "packets_dropped", total: null, measured: 0, windows: 3 },
+      { name: "send_dropped", total: 0, measured: 3, windows: 3 },
+      { name: "fec_recovered", total: null, measured: 0, windows: 3 },
+      { name: "audio_packets", total: null, measured: 0, windows: 3 },
+      { name: "input_events", total: null, measured: 0, windows: 3 },
+    ],
+    sessions: [{ session_id: 1, windows: 3, first_t_ms: 2000, last_t_ms: 6000, fps_mean: 59.94, mbps_mean: 9.5, host: null }],
+    ...overrides,
+  };
 }

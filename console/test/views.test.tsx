@@ -5,10 +5,10 @@ import { describe, expect, it } from "vitest";
 import { StaticI18n } from "../src/i18n/I18nProvider";
 import type { Locale } from "../src/i18n/messages";
 import { CaptureControlView } from "../src/views/CaptureControlView";
-import { CompareView } from "../src/views/CompareView";
 import { PairedClientsView, PairingView, type PinForm } from "../src/views/DevicesView";
 import { RecordingDetailView } from "../src/views/RecordingDetailView";
 import { RecordingsTableView } from "../src/views/RecordingsTableView";
+import { captureColumns } from "../src/data/columns";
 import { capture, GAMESTREAM, gamestreamSample, meta, sample, series } from "./fixtures";
 import type { ReactNode } from "react";
 
@@ -19,7 +19,7 @@ const noop = () => undefined;
 describe("RecordingDetailView", () => {
   it("says when a recording was truncated at the sample cap", () => {
     const html = render(
-      <RecordingDetailView capture={capture(series(3), { truncated: true })} mode="p50" scheme="light" onModeChange={noop} />,
+      <RecordingDetailView summary={null} recording={captureColumns(capture(series(3), { truncated: true }))} mode="p50" scheme="light" onModeChange={noop} />,
     );
     expect(html).toContain("hit the sample limit");
     expect(html).toContain("Where the time goes");
@@ -27,29 +27,29 @@ describe("RecordingDetailView", () => {
   });
 
   it("marks a recovered recording in its header, with the reason in the tooltip", () => {
-    const html = render(<RecordingDetailView capture={capture(series(3), { recovered: true })} mode="p50" scheme="light" onModeChange={noop} />);
+    const html = render(<RecordingDetailView summary={null} recording={captureColumns(capture(series(3), { recovered: true }))} mode="p50" scheme="light" onModeChange={noop} />);
     expect(html).toMatch(
       /<span (?=[^>]*class="tag warn")(?=[^>]*title="Rebuilt after the host stopped without saving; the window in progress then is missing.")[^>]*>recovered<\/span>/,
     );
-    expect(render(<RecordingDetailView capture={capture(series(3))} mode="p50" scheme="light" onModeChange={noop} />)).not.toContain(
+    expect(render(<RecordingDetailView summary={null} recording={captureColumns(capture(series(3)))} mode="p50" scheme="light" onModeChange={noop} />)).not.toContain(
       ">recovered<",
     );
-    const de = render(<RecordingDetailView capture={capture(series(3), { recovered: true })} mode="p50" scheme="light" onModeChange={noop} />, "de");
+    const de = render(<RecordingDetailView summary={null} recording={captureColumns(capture(series(3), { recovered: true }))} mode="p50" scheme="light" onModeChange={noop} />, "de");
     expect(de).toContain(">wiederhergestellt</span>");
   });
 
   it("draws the sound and input chart for a GameStream recording only", () => {
     const gs = render(
-      <RecordingDetailView capture={capture([gamestreamSample(1000), gamestreamSample(2000)], { kind: "gamestream" })} mode="p50" scheme="light" onModeChange={noop} />,
+      <RecordingDetailView summary={null} recording={captureColumns(capture([gamestreamSample(1000), gamestreamSample(2000)], { kind: "gamestream" }))} mode="p50" scheme="light" onModeChange={noop} />,
     );
     expect(gs).toContain('data-chart="detail-sound-input"');
     expect(gs).toContain("Sound and input");
-    const native = render(<RecordingDetailView capture={capture(series(3))} mode="p50" scheme="light" onModeChange={noop} />);
+    const native = render(<RecordingDetailView summary={null} recording={captureColumns(capture(series(3)))} mode="p50" scheme="light" onModeChange={noop} />);
     expect(native).not.toContain("detail-sound-input");
   });
 
   it("shows an empty recording as a notice without charts", () => {
-    const html = render(<RecordingDetailView capture={capture([], { kind: "", width: 0, height: 0, fps: 0 })} mode="p50" scheme="dark" onModeChange={noop} />);
+    const html = render(<RecordingDetailView summary={null} recording={captureColumns(capture([], { kind: "", width: 0, height: 0, fps: 0 }))} mode="p50" scheme="dark" onModeChange={noop} />);
     expect(html).toContain("This recording has no samples");
     expect(html).not.toContain("chart-card");
     expect(html).toContain("no session");
@@ -57,8 +57,8 @@ describe("RecordingDetailView", () => {
 
   it("explains separate sessions", () => {
     const html = render(
-      <RecordingDetailView
-        capture={capture([sample(1000, { session_id: 1 }), sample(9000, { session_id: 2 })])}
+      <RecordingDetailView summary={null}
+        recording={captureColumns(capture([sample(1000, { session_id: 1 }), sample(9000, { session_id: 2 })]))}
         mode="p99"
         scheme="light"
         onModeChange={noop}
@@ -131,25 +131,6 @@ describe("CaptureControlView", () => {
     );
     expect(html).toContain('role="alert"');
     expect(html).toContain("disk full");
-  });
-});
-
-describe("CompareView", () => {
-  it("renders the summary with the baseline and verdicts", () => {
-    const slow = series(3).map((s) => ({ ...s, stages: s.stages.map((st) => ({ ...st, p50_us: st.p50_us * 2 })) }));
-    const html = render(
-      <CompareView
-        captures={[capture(series(3), { id: "a" }), capture(slow, { id: "b" })]}
-        metric={{ kind: "stagesTotal" }}
-        pct="p50"
-        scheme="light"
-        onMetricChange={noop}
-        onPctChange={noop}
-      />,
-    );
-    expect(html).toContain("A (baseline)");
-    expect(html).toContain('data-verdict="worse"');
-    expect(html).toContain("+100.0 %");
   });
 });
 
@@ -245,7 +226,7 @@ describe("session paths in the Performance views", () => {
       sample(3000, { session_id: 1 }),
       sample(3500, { session_id: 2, rtt_us: 2300 }, GAMESTREAM),
     ];
-    const html = render(<RecordingDetailView capture={capture(samples, { kind: "native", sessions: 2 })} mode="p50" scheme="light" onModeChange={noop} />);
+    const html = render(<RecordingDetailView summary={null} recording={captureColumns(capture(samples, { kind: "native", sessions: 2 }))} mode="p50" scheme="light" onModeChange={noop} />);
     expect(html).toContain("badge-native");
     expect(html).toContain("badge-gamestream");
     expect(html).toMatch(/data-session-id="1"><span>session 1<\/span> <span class="badge badge-native">native/);

@@ -1,9 +1,8 @@
 /**
  * Comparing recordings: the overlay alignment (several recordings on one "t since start"
- * axis) and the summary table with each value judged against the first recording picked.
+ * axis), and reading the host's comparison (its metric keys, units and p-values) for the
+ * summary table.
  */
-import { mergeStageLists } from "./stages";
-import type { RecordingSummary } from "./summary";
 import type { Column, Lane, Percentile } from "./timeline";
 
 export interface Track {
@@ -52,135 +51,94 @@ export function alignTracks(tracks: readonly Track[]): Aligned {
   return { x, ys };
 }
 
-export type Better = "lower" | "higher" | "neutral";
-export type Verdict = "better" | "worse" | "same" | "neutral";
+// -- the host's comparison ------------------------------------------------------------------
+//
+// The summary table shows the host's `Comparison` (GET /api/v1/stats/compare): its figures,
+// its relative changes, and its verdicts. Better or worse is the host's call (a change of
+// more than `threshold` that is also significant, Mann-Whitney U p < `alpha`, over the
+// windows of the two recordings); the console never grades a difference itself.
 
-export interface Delta {
-  /** value - baseline */
-  abs: number;
-  /** (value - baseline) / baseline; null when the baseline is 0. */
-  rel: number | null;
-  verdict: Verdict;
+/** What a row's `metric` key names (`ComparisonRow.metric`), for a localized label. */
+export type MetricName =
+  | { kind: "stage"; stage: string; pct: Percentile }
+  | { kind: "host"; pct: Percentile }
+  | { kind: "audioEncode"; pct: Percentile }
+  | { kind: "fps" }
+  | { kind: "repeatFps" }
+  | { kind: "mbps" }
+  | { kind: "clientDecode" }
+  | { kind: "rtt" }
+  | { kind: "counter"; field: string }
+  /** A metric this console does not know (a newer host): shown with the host's label. */
+  | { kind: "other" };
+
+const PCT = /^(p50|p99)$/;
+
+export function parseMetric(key: string): MetricName {
+  const parts = key.split(":");
+  const last = parts[parts.length - 1];
+  const pct = PCT.test(last) ? (last as Percentile) : null;
+  switch (parts[0]) {
+    case "stage":
+      // a stage's name may hold a colon: everything between the first and the last
+      return parts.length >= 3 && pct !== null ? { kind: "stage", stage: parts.slice(1, -1).join(":"), pct } : { kind: "other" };
+    case "host":
+      return parts.length === 2 && pct !== null ? { kind: "host", pct } : { kind: "other" };
+    case "audio_encode":
+      return parts.length === 2 && pct !== null ? { kind: "audioEncode", pct } : { kind: "other" };
+    case "counter":
+      return parts.length === 2 && parts[1] !== "" ? { kind: "counter", field: parts[1] } : { kind: "other" };
+    default:
+      break;
+  }
+  if (parts.length !== 1) return { kind: "other" };
+  switch (key) {
+    case "fps":
+      return { kind: "fps" };
+    case "repeat_fps":
+      return { kind: "repeatFps" };
+    case "mbps":
+      return { kind: "mbps" };
+    case "client_decode":
+      return { kind: "clientDecode" };
+    case "rtt":
+      return { kind: "rtt" };
+    default:
+      return { kind: "other" };
+  }
 }
 
-/** Relative change at or below this counts as "same" for continuous metrics (noise). */
-export const SAME_WITHIN = 0.05;
-/** Latency changes at or below this many ms count as "same" whatever the ratio. */
-export const SAME_WITHIN_MS = 0.05;
+/** How a row's figures are shown: the host sends latencies in µs, the table shows ms. */
+export interface ShownUnit {
+  /** Multiply the host's value by this. */
+  factor: number;
+  digits: number;
+  /** After the number (with its space), "" for none. */
+  suffix: string;
+}
+
+export function shownUnit(unit: string): ShownUnit {
+  switch (unit) {
+    case "us":
+      return { factor: 1 / 1000, digits: 3, suffix: " ms" };
+    case "fps":
+      return { factor: 1, digits: 1, suffix: " fps" };
+    case "Mb/s":
+      return { factor: 1, digits: 2, suffix: " Mb/s" };
+    case "per window":
+      return { factor: 1, digits: 2, suffix: "" };
+    default:
+      return { factor: 1, digits: 3, suffix: unit === "" ? "" : ` ${unit}` };
+  }
+}
 
 /**
- * How `value` compares to `baseline`. Continuous metrics need a change of more than
- * SAME_WITHIN (and, for latencies, more than SAME_WITHIN_MS); counts (drops) count any
- * change. Neutral metrics are only ever "same" or "neutral" (changed, no grade). Null when
- * either side is unmeasured.
+ * A p-value for people: "p = 0.0123" (three significant digits), "p < 0.001" below that.
+ * Cut off, never rounded up, so that a p just under alpha (0.04999) never reads as alpha.
  */
-export function judge(
-  baseline: number | null,
-  value: number | null,
-  better: Better,
-  kind: "continuous" | "count",
-  minAbs = 0,
-): Delta | null {
-  if (baseline === null || value === null) return null;
-  const abs = value - baseline;
-  const rel = baseline === 0 ? null : abs / Math.abs(baseline);
-  let changed: boolean;
-  if (kind === "count") changed = abs !== 0;
-  else changed = Math.abs(abs) > minAbs && (rel === null ? abs !== 0 : Math.abs(rel) > SAME_WITHIN);
-  if (!changed) return { abs, rel, verdict: "same" };
-  if (better === "neutral") return { abs, rel, verdict: "neutral" };
-  const improved = better === "lower" ? abs < 0 : abs > 0;
-  return { abs, rel, verdict: improved ? "better" : "worse" };
-}
-
-export type MetricId =
-  | "stage_p50"
-  | "stage_p99"
-  | "stages_total_p50"
-  | "stages_total_p99"
-  | "host_p50"
-  | "host_p99"
-  | "mean_fps"
-  | "mean_repeat_fps"
-  | "mean_mbps"
-  | "frames_dropped"
-  | "packets_dropped"
-  | "send_dropped"
-  | "fec_recovered";
-
-export type Unit = "ms" | "fps" | "mbps" | "count";
-
-export interface CompareRow {
-  metric: MetricId;
-  /** The stage, for stage_p50 / stage_p99 rows. */
-  stage: string | null;
-  unit: Unit;
-  values: (number | null)[];
-  /** Per recording, against the first; null for the first and for unmeasured values. */
-  deltas: (Delta | null)[];
-}
-
-interface RowDef {
-  metric: MetricId;
-  unit: Unit;
-  better: Better;
-  kind: "continuous" | "count";
-  get: (s: RecordingSummary) => number | null;
-}
-
-const AFTER_STAGES: readonly RowDef[] = [
-  { metric: "stages_total_p50", unit: "ms", better: "lower", kind: "continuous", get: (s) => s.stagesTotalP50Ms },
-  { metric: "stages_total_p99", unit: "ms", better: "lower", kind: "continuous", get: (s) => s.stagesTotalP99Ms },
-  { metric: "host_p50", unit: "ms", better: "lower", kind: "continuous", get: (s) => s.hostP50Ms },
-  { metric: "host_p99", unit: "ms", better: "lower", kind: "continuous", get: (s) => s.hostP99Ms },
-  { metric: "mean_fps", unit: "fps", better: "higher", kind: "continuous", get: (s) => s.meanFps },
-  { metric: "mean_repeat_fps", unit: "fps", better: "lower", kind: "continuous", get: (s) => s.meanRepeatFps },
-  { metric: "mean_mbps", unit: "mbps", better: "neutral", kind: "continuous", get: (s) => s.meanMbps },
-  { metric: "frames_dropped", unit: "count", better: "lower", kind: "count", get: (s) => s.framesDropped },
-  { metric: "packets_dropped", unit: "count", better: "lower", kind: "count", get: (s) => s.packetsDropped },
-  { metric: "send_dropped", unit: "count", better: "lower", kind: "count", get: (s) => s.sendDropped },
-  // More recoveries means more loss happened (and was repaired): informative, not a grade.
-  { metric: "fec_recovered", unit: "count", better: "neutral", kind: "count", get: (s) => s.fecRecovered },
-];
-
-function row(def: RowDef, stage: string | null, summaries: readonly RecordingSummary[]): CompareRow {
-  const values = summaries.map(def.get);
-  const base = values[0] ?? null;
-  return {
-    metric: def.metric,
-    stage,
-    unit: def.unit,
-    values,
-    deltas: values.map((v, i) =>
-      i === 0 ? null : judge(base, v, def.better, def.kind, def.unit === "ms" ? SAME_WITHIN_MS : 0),
-    ),
-  };
-}
-
-/** The summary table: every stage seen in any recording, in pipeline order (p50 and p99), then the rest. */
-export function compareRows(summaries: readonly RecordingSummary[]): CompareRow[] {
-  const stages = mergeStageLists(summaries.map((s) => s.stages.map((st) => st.name)));
-  const rows: CompareRow[] = [];
-  for (const name of stages) {
-    for (const pct of ["p50", "p99"] as const) {
-      const def: RowDef = {
-        metric: pct === "p50" ? "stage_p50" : "stage_p99",
-        unit: "ms",
-        better: "lower",
-        kind: "continuous",
-        get: (s) => {
-          const st = s.stages.find((x) => x.name === name);
-          return st === undefined ? null : pct === "p50" ? st.p50Ms : st.p99Ms;
-        },
-      };
-      rows.push(row(def, name, summaries));
-    }
-  }
-  for (const def of AFTER_STAGES) {
-    const r = row(def, null, summaries);
-    if (r.values.some((v) => v !== null)) rows.push(r);
-  }
-  return rows;
+export function formatPValue(p: number, locale: string): string {
+  if (p < 0.001) return `p < ${new Intl.NumberFormat(locale, { minimumFractionDigits: 3 }).format(0.001)}`;
+  return `p = ${new Intl.NumberFormat(locale, { maximumSignificantDigits: 3, roundingMode: "trunc" }).format(p)}`;
 }
 
 // -- overlay columns ----------------------------------------------------------------------

@@ -1,5 +1,9 @@
-/** Two or more recordings overlaid, and their summaries side by side. */
+/**
+ * Two or more recordings overlaid, and the host's comparison of them (figures, changes and
+ * significance verdicts) side by side. The two are fetched at once; either may fail alone.
+ */
 import { useEffect, useState } from "react";
+import type { Comparison } from "../api/stats";
 import type { Capture } from "../api/types";
 import { useApi } from "../app/auth";
 import { useColorScheme } from "../app/colorScheme";
@@ -9,13 +13,17 @@ import type { Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
 import { ErrorNotice, Notice } from "../views/common";
 import { CompareView } from "../views/CompareView";
+import { useStatsApi } from "./useStatsApi";
 
 export function CompareSection({ ids }: { ids: readonly string[] }) {
   const api = useApi();
+  const stats = useStatsApi();
   const { t } = useI18n();
   const scheme = useColorScheme();
   const [captures, setCaptures] = useState<Capture[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [comparison, setComparison] = useState<Comparison | null>(null);
+  const [comparisonError, setComparisonError] = useState<string | null>(null);
   const [metric, setMetric] = useState<OverlayMetric>({ kind: "stagesTotal" });
   const [pct, setPct] = useState<Percentile>("p50");
   const key = ids.join(",");
@@ -38,8 +46,38 @@ export function CompareSection({ ids }: { ids: readonly string[] }) {
     };
   }, [api, key, t]);
 
+  useEffect(() => {
+    let cancelled = false;
+    setComparison(null);
+    setComparisonError(null);
+    const wanted = key.split(",").filter((s) => s !== "");
+    if (wanted.length < 2) return undefined;
+    stats.compare(wanted).then(
+      (c) => {
+        if (!cancelled) setComparison(c);
+      },
+      (err: unknown) => {
+        if (!cancelled) setComparisonError(errorMessage(err, t));
+      },
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [stats, key, t]);
+
   if (ids.length < 2) return <Notice>{t("compare.pickTwo")}</Notice>;
   if (error !== null) return <ErrorNotice message={error} />;
   if (captures === null) return <Notice>{t("common.loading")}</Notice>;
-  return <CompareView captures={captures} metric={metric} pct={pct} scheme={scheme} onMetricChange={setMetric} onPctChange={setPct} />;
+  return (
+    <CompareView
+      captures={captures}
+      metric={metric}
+      pct={pct}
+      scheme={scheme}
+      onMetricChange={setMetric}
+      onPctChange={setPct}
+      comparison={comparison}
+      comparisonError={comparisonError}
+    />
+  );
 }

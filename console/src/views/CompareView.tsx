@@ -3,14 +3,17 @@ import type { Capture } from "../api/types";
 import { Link } from "../app/router";
 import { overlayChart, sessionsLabel, type ChartEnv, type ChartModel, type CompareTrack } from "../charts/specs";
 import { THEMES } from "../charts/theme";
-import { alignTracks, compareRows, overlayColumn, type CompareRow, type Delta, type MetricId, type OverlayMetric, type Track, type Unit } from "../data/compare";
-import { formatDateTime, formatNumber, resolutionLabel } from "../data/format";
-import { stageOrder, summarize } from "../data/summary";
+import type { Comparison } from "../api/stats";
+import { alignTracks, overlayColumn, type OverlayMetric, type Track } from "../data/compare";
+import { formatDateTime, resolutionLabel } from "../data/format";
+import { stageOrder } from "../data/summary";
 import { mergeStageLists, type ColorScheme } from "../data/stages";
 import { buildTimeline, type Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
-import type { MessageKey, Translate } from "../i18n/messages";
-import { ChartCard, Segmented } from "./common";
+import { ChartCard, ErrorNotice, Notice, Segmented } from "./common";
+import { CompareSummaryView, letter } from "./CompareSummaryView";
+
+export { letter };
 
 export interface CompareViewProps {
   /** In the order picked; the first is the baseline. */
@@ -20,54 +23,18 @@ export interface CompareViewProps {
   scheme: ColorScheme;
   onMetricChange: (metric: OverlayMetric) => void;
   onPctChange: (pct: Percentile) => void;
+  /** The host's comparison (figures and verdicts); null while it loads or when it failed. */
+  comparison: Comparison | null;
+  comparisonError?: string | null;
 }
-
-export const letter = (i: number): string => String.fromCharCode(65 + i);
-
-const METRIC_LABEL: Record<Exclude<MetricId, "stage_p50" | "stage_p99">, MessageKey> = {
-  stages_total_p50: "compare.metric.stagesTotalP50",
-  stages_total_p99: "compare.metric.stagesTotalP99",
-  host_p50: "compare.metric.hostP50",
-  host_p99: "compare.metric.hostP99",
-  mean_fps: "compare.metric.meanFps",
-  mean_repeat_fps: "compare.metric.meanRepeatFps",
-  mean_mbps: "compare.metric.meanMbps",
-  frames_dropped: "compare.metric.framesDropped",
-  packets_dropped: "compare.metric.packetsDropped",
-  send_dropped: "compare.metric.sendDropped",
-  fec_recovered: "compare.metric.fecRecovered",
-};
-
-function rowLabel(row: CompareRow, t: Translate): string {
-  if (row.metric === "stage_p50") return `${row.stage ?? ""} p50`;
-  if (row.metric === "stage_p99") return `${row.stage ?? ""} p99`;
-  return t(METRIC_LABEL[row.metric]);
-}
-
-const DIGITS: Record<Unit, number> = { ms: 3, fps: 1, mbps: 2, count: 0 };
-const SUFFIX: Record<Unit, string> = { ms: " ms", fps: " fps", mbps: " Mb/s", count: "" };
-
-function deltaText(delta: Delta, unit: Unit, intl: string): string {
-  const sign = delta.abs > 0 ? "+" : delta.abs < 0 ? "−" : "±";
-  if (delta.rel !== null && unit !== "count") return `${sign}${formatNumber(intl, Math.abs(delta.rel) * 100, 1)} %`;
-  return `${sign}${formatNumber(intl, Math.abs(delta.abs), DIGITS[unit])}${SUFFIX[unit]}`;
-}
-
-const VERDICT_LABEL: Record<Delta["verdict"], MessageKey> = {
-  better: "compare.better",
-  worse: "compare.worse",
-  same: "compare.same",
-  neutral: "compare.neutral",
-};
 
 function metricKey(m: OverlayMetric): string {
   return m.kind === "stage" ? `stage:${m.name}` : m.kind;
 }
 
-export function CompareView({ captures, metric, pct, scheme, onMetricChange, onPctChange }: CompareViewProps) {
+export function CompareView({ captures, metric, pct, scheme, onMetricChange, onPctChange, comparison, comparisonError = null }: CompareViewProps) {
   const { t, intl } = useI18n();
   const timelines = useMemo(() => captures.map((c) => buildTimeline(c.samples)), [captures]);
-  const rows = useMemo(() => compareRows(captures.map(summarize)), [captures]);
   const stages = useMemo(() => mergeStageLists(captures.map((c) => stageOrder(c.samples))), [captures]);
 
   const models = useMemo((): ChartModel[] => {
@@ -151,44 +118,8 @@ export function CompareView({ captures, metric, pct, scheme, onMetricChange, onP
       </div>
       <section className="card" aria-labelledby="summary-title">
         <h2 id="summary-title">{t("compare.summary")}</h2>
-        <p className="muted">{t("compare.summaryHelp")}</p>
-        <div className="table-wrap">
-          <table className="summary-table">
-            <thead>
-              <tr>
-                <th scope="col">{t("compare.metric")}</th>
-                {captures.map((c, i) => (
-                  <th scope="col" key={c.meta.id}>
-                    {letter(i)}
-                    {i === 0 ? ` (${t("compare.baseline")})` : ""}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((row) => (
-                <tr key={`${row.metric}:${row.stage ?? ""}`}>
-                  <th scope="row">{rowLabel(row, t)}</th>
-                  {row.values.map((v, i) => {
-                    const d = row.deltas[i];
-                    return (
-                      <td key={captures[i].meta.id} className={d === null ? undefined : `delta-${d.verdict}`} data-verdict={d?.verdict}>
-                        <span className="value">
-                          {v === null ? t("compare.unmeasured") : `${formatNumber(intl, v, DIGITS[row.unit])}${SUFFIX[row.unit]}`}
-                        </span>
-                        {d !== null ? (
-                          <span className="delta">
-                            {deltaText(d, row.unit, intl)} <span className="verdict">{t(VERDICT_LABEL[d.verdict])}</span>
-                          </span>
-                        ) : null}
-                      </td>
-                    );
-                  })}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ErrorNotice message={comparisonError} />
+        {comparison !== null ? <CompareSummaryView comparison={comparison} /> : comparisonError === null ? <Notice>{t("common.loading")}</Notice> : null}
       </section>
     </article>
   );

@@ -1,17 +1,20 @@
-import { useMemo } from "react";
-import type { Capture, ExportFormat } from "../api/types";
+import { useMemo, type ReactNode } from "react";
+import type { CaptureColumns, ExportFormat } from "../api/types";
 import { drawBarrier } from "../app/perf";
 import { detailCharts, sessionMap, type ChartEnv } from "../charts/specs";
+import { useTimeAxis, useTimeAxisMode } from "../charts/timeAxis";
 import { formatDateTime, formatElapsed, resolutionLabel } from "../data/format";
-import { describeSessions, type SessionInfo } from "../data/sessions";
+import { describeSessionColumns, type SessionInfo } from "../data/sessions";
 import type { ColorScheme } from "../data/stages";
-import { buildTimeline, frameBudgetMs, type Percentile } from "../data/timeline";
+import { frameBudgetMs, timelineOfColumns, type Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
-import { Badge, ChartCard, ErrorNotice, Notice, RecoveredTag, Segmented } from "./common";
+import { RecordingSummarySection } from "../sections/RecordingSummarySection";
+import { Badge, ChartCard, ErrorNotice, Notice, RecoveredTag, Segmented, TimeAxisToggle } from "./common";
 import { kindTone } from "./RecordingsTableView";
 
 export interface RecordingDetailViewProps {
-  capture: Capture;
+  /** The recording column by column (`GET …/columns`). */
+  recording: CaptureColumns;
   mode: Percentile;
   scheme: ColorScheme;
   onModeChange: (mode: Percentile) => void;
@@ -19,19 +22,27 @@ export interface RecordingDetailViewProps {
   error?: string | null;
   /** Once every chart has drawn (per capture and mode). */
   onAllChartsDrawn?: (info: { at: number; charts: number }) => void;
+  /**
+   * The summary tables under the header; by default the host's summary of this recording
+   * (`RecordingSummarySection`, which fetches it). Tests pass a `SummaryTableView` or null.
+   */
+  summary?: ReactNode;
 }
 
-export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDownload, error, onAllChartsDrawn }: RecordingDetailViewProps) {
+export function RecordingDetailView({ recording, mode, scheme, onModeChange, onDownload, error, onAllChartsDrawn, summary }: RecordingDetailViewProps) {
   const { t, intl } = useI18n();
-  const { meta } = capture;
+  const { meta } = recording;
   const timeline = useMemo(() => {
     const start = performance.now();
-    const tl = buildTimeline(capture.samples, frameBudgetMs(meta.fps));
+    const tl = timelineOfColumns(recording, frameBudgetMs(meta.fps));
     performance.measure("pf:detail-timeline", { start });
     return tl;
-  }, [capture.samples, meta.fps]);
-  const sessions = useMemo(() => describeSessions(capture.samples, meta.kind), [capture.samples, meta.kind]);
-  const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "detail" }), [scheme, t, intl]);
+  }, [recording, meta.fps]);
+  const sessions = useMemo(() => describeSessionColumns(recording, meta.kind), [recording, meta.kind]);
+  // The time axis choice changes labels only: same models, same charts.
+  const [timeMode, setTimeMode] = useTimeAxisMode();
+  const time = useTimeAxis(timeMode, meta.started_unix_ms);
+  const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "detail", time }), [scheme, t, intl, time]);
   const models = useMemo(() => {
     const start = performance.now();
     const charts = detailCharts(timeline, mode, env, sessionMap(sessions));
@@ -43,7 +54,7 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
     const drawable = models.filter((m) => !m.empty).map((m) => m.id);
     return drawBarrier(drawable, (at) => onAllChartsDrawn?.({ at, charts: drawable.length }));
   }, [models, onAllChartsDrawn]);
-  const empty = capture.samples.length === 0;
+  const empty = recording.t_ms.length === 0;
 
   return (
     <article className="detail" aria-labelledby="detail-title">
@@ -91,6 +102,7 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
               ]}
             />
           )}
+          {empty ? null : <TimeAxisToggle value={timeMode} onChange={setTimeMode} />}
           {onDownload !== undefined ? (
             <>
               <button type="button" onClick={() => onDownload("json")}>{t("recordings.downloadJson")}</button>
@@ -100,10 +112,11 @@ export function RecordingDetailView({ capture, mode, scheme, onModeChange, onDow
         </div>
         <ErrorNotice message={error ?? null} />
       </section>
+      {empty ? null : summary === undefined ? <RecordingSummarySection id={meta.id} /> : summary}
       {empty ? null : (
         <div className="chart-grid">
           {models.map((m) => (
-            <ChartCard key={m.id} model={m} onDrawn={onDrawn} />
+            <ChartCard key={m.id} model={m} onDrawn={onDrawn} timeKey={time.key} />
           ))}
         </div>
       )}
