@@ -30,6 +30,9 @@ import msgspec
 
 from mgmt.models import ErrorEnvelope
 
+Params = Mapping[str, str] | tuple[tuple[str, str], ...]
+"""Query parameters; pairs for a name given more than once (`?id=a&id=b`)."""
+
 if TYPE_CHECKING:
     import httpx
 
@@ -251,16 +254,14 @@ class ApiClient:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Reply:
+    def get(self, path: str, *, params: Params | None = None) -> Reply:
         return self.request("GET", path, params=params)
 
-    def post(
-        self, path: str, body: object = None, *, params: Mapping[str, str] | None = None
-    ) -> Reply:
+    def post(self, path: str, body: object = None, *, params: Params | None = None) -> Reply:
         """POST `body` as JSON (any msgspec-encodable value); None sends no body."""
         return self.request("POST", path, body=body, params=params)
 
-    def delete(self, path: str, *, params: Mapping[str, str] | None = None) -> Reply:
+    def delete(self, path: str, *, params: Params | None = None) -> Reply:
         return self.request("DELETE", path, params=params)
 
     def request(
@@ -269,7 +270,7 @@ class ApiClient:
         path: str,
         *,
         body: object = None,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
     ) -> Reply:
         import httpx  # noqa: PLC0415 -- see the module docstring
 

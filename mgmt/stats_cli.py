@@ -1,6 +1,7 @@
 """`punktfunk stats`: the operator's commands for performance-stats capture.
 
-`start [--for SECONDS] | stop | status | ls | show ID | export ID | rm ID` over the
+`start [--for SECONDS] | stop | status | ls | show ID | compare A B... | export ID | rm ID`
+over the
 REST API (`/api/v1/stats/...`). Human tables by default (`mgmt.stats_render`); `--json`
 prints the API's own JSON, compact, one document on stdout. Every failure is a non-zero
 exit and one line on stderr (`punktfunk stats <command>: ...`), never a traceback.
@@ -9,6 +10,9 @@ Finding the server and talking to it is `mgmt.api_client`'s job.
 Decisions an operator can rely on:
 - `show` prints the recording's summary (`mgmt.summary`: typical-window p50/p99 per
   stage, the worst window's p99, summed counters with "n/a" for never measured ones).
+- `compare A B...` puts the first recording's figures beside the others' with the change,
+  the p-value and a verdict (`mgmt.comparison`): "better"/"worse" only when the change is
+  larger than 5 % and significant (p < 0.05), else "no clear difference".
 - `stop` when nothing was recording (the API's 204) says so and exits 0; with `--json`
   it prints `null`.
 - `start --for` refuses to take over a capture someone else is running; its progress
@@ -45,12 +49,14 @@ from mgmt.api_client import (
     wants_json,
     write_json,
 )
+from mgmt.comparison import MAX_RECORDINGS, MIN_RECORDINGS, Comparison
 from mgmt.models import Capture, CaptureMeta, StatsStatus, json_encoder
 from mgmt.stats_render import (
     format_count,
     format_duration,
     format_local_time,
     format_size,
+    render_comparison,
     render_deleted,
     render_list,
     render_meta,
@@ -63,6 +69,7 @@ STATUS = "/stats/capture/status"
 START = "/stats/capture/start"
 STOP = "/stats/capture/stop"
 RECORDINGS = "/stats/recordings"
+COMPARE = "/stats/compare"
 POLL_S = 0.5  # status polls while `start --for` waits
 PLAIN_PROGRESS_EVERY_S = 10.0  # progress lines when stderr is not a terminal
 _CLEAR_LINE = "\r\x1b[K"
@@ -295,6 +302,32 @@ def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(client: ApiClient, args: argparse.Namespace) -> int:
+    ids: list[str] = args.ids
+    if not MIN_RECORDINGS <= len(ids) <= MAX_RECORDINGS:
+        raise CliError(
+            f"compare takes {MIN_RECORDINGS} to {MAX_RECORDINGS} recordings, the baseline "
+            f"first; got {len(ids)}"
+        )
+    for n, recording_id in enumerate(ids):
+        recording_path(recording_id)  # an id the host could never have made: not found
+        if recording_id in ids[:n]:
+            raise CliError(f"recording {recording_id!r} is named twice; name each once")
+    try:
+        reply = client.get(COMPARE, params=tuple(("id", i) for i in ids))
+    except NotFoundError as err:
+        # The server's message names the id it could not find; say it the CLI's way.
+        missing = next((i for i in ids if repr(i) in err.message), None)
+        if missing is None:
+            raise
+        raise CliError(recording_not_found(missing)) from None
+    if wants_json(args):
+        write_json(reply.content)
+    else:
+        _out(render_comparison(reply.decode(Comparison)))
+    return 0
+
+
 def save_export(target: Path, data: bytes, *, force: bool) -> None:
     """Write an export to `target` whole or not at all; an existing file only with `force`."""
     try:
@@ -397,6 +430,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add("ls", cmd_ls, "list the saved recordings, newest first")
     show = add("show", cmd_show, "a recording's meta and per-stage summary")
     show.add_argument("id", metavar="ID", help="recording id, as `punktfunk stats ls` lists it")
+    compare = add(
+        "compare",
+        cmd_compare,
+        "compare recordings: each figure of the first (the baseline) beside the others', "
+        "with the change, its p-value and a verdict",
+    )
+    compare.add_argument(
+        "ids",
+        nargs="+",
+        metavar="ID",
+        help=f"{MIN_RECORDINGS} to {MAX_RECORDINGS} recording ids, the baseline first",
+    )
     export = add(
         "export", cmd_export, "a recording as JSON (or CSV, one row per sample)", with_json=False
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from mgmt.comparison import Comparison, ComparisonRow, MetricDelta
 from mgmt.models import Capture, CaptureMeta, StatsStatus
 from mgmt.summary import (
     COUNTER_LABELS,
@@ -254,3 +255,90 @@ def render_deleted(recording_id: str, meta: CaptureMeta | None) -> str:
         f"{meta.codec or '-'}, {format_duration(meta.duration_ms)}, "
         f"{format_count(meta.sample_count, 'sample')})"
     )
+
+
+# -- compare -------------------------------------------------------------------------------
+
+VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "changed": "changed",
+    "no_clear_difference": "no clear difference",
+    "n/a": "n/a",
+}
+
+
+def format_value(row: ComparisonRow, value: float | None) -> str:
+    """A comparison figure in the unit `show` uses: latencies in ms, rates as measured."""
+    if value is None:
+        return "n/a"
+    if row.unit == "us":
+        return format_ms(value)
+    if row.unit == "Mb/s":
+        return f"{value:.2f}"
+    if row.unit == "per window":
+        return f"{value:.2f}"
+    return f"{value:.1f}"
+
+
+def format_change(delta: MetricDelta, value: float | None, baseline: float | None) -> str:
+    """`-21.0 %`, `+3.2 %`; `from 0` from a baseline of 0; `n/a` when a side is missing."""
+    if delta.change == 0:
+        return "±0.0 %"
+    if delta.change is not None:
+        return f"{100 * delta.change:+.1f} %"
+    if value is None or baseline is None:
+        return "n/a"
+    return "±0.0 %" if value == baseline else "from 0"
+
+
+def format_p(p_value: float | None) -> str:
+    if p_value is None:
+        return "n/a"
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def _unit_label(row: ComparisonRow) -> str:
+    unit = {"us": "ms", "per window": "/window"}.get(row.unit, row.unit)
+    label = row.label.removesuffix(" per window")
+    return f"{label} {unit}" if unit not in label else label
+
+
+def render_comparison(comparison: Comparison) -> str:
+    """The recordings side by side: each value, and for each recording after the first its
+    change against the first, the p-value and the verdict."""
+    metas = comparison.recordings
+    numbered = len(metas) > 2  # with several, each change/p/verdict says whose it is
+    lines = []
+    for n, meta in enumerate(metas, start=1):
+        role = " (baseline)" if n == 1 else ""
+        lines.append(
+            f"#{n} {meta.id}{role}: {meta.kind or 'no session'}, {format_mode(meta)}, "
+            f"{meta.codec or '-'}, {format_duration(meta.duration_ms)}, "
+            f"{format_count(meta.sample_count, 'window')}"
+        )
+    headers = ["metric", *(f"#{n}" for n in range(1, len(metas) + 1))]
+    for n in range(2, len(metas) + 1):
+        suffix = f" #{n}" if numbered else ""
+        headers += [f"change{suffix}", f"p{suffix}", f"verdict{suffix}"]
+    rows = []
+    for row in comparison.rows:
+        cells = [_unit_label(row), *(format_value(row, v) for v in row.values)]
+        for delta, value in zip(row.deltas, row.values[1:], strict=True):
+            cells += [
+                format_change(delta, value, row.values[0]),
+                format_p(delta.p_value),
+                VERDICT_WORDS.get(delta.verdict, delta.verdict),
+            ]
+        rows.append(cells)
+    right = "<" + ">" * len(metas) + ">><" * (len(metas) - 1)
+    table = format_table(headers, rows, right=right)
+    note = (
+        f"better/worse only when the change is larger than {100 * comparison.threshold:.0f} % "
+        f"and p < {comparison.alpha:g} (Mann-Whitney U over the windows);\n"
+        "otherwise no clear difference. Latencies: the median of the windows' p50 and p99, "
+        "in ms;\nfps and Mb/s: means; counters: per window."
+    )
+    if not comparison.rows:
+        table = "nothing to compare: no recording has a measured window"
+    return "\n".join([*lines, "", table, "", note])
