@@ -59,7 +59,10 @@ def fixture_capture() -> Capture:
 
 def fixture_bytes() -> bytes:
     capture = fixture_capture()
-    both = {"capture": msgspec.to_builtins(capture), "columns": msgspec.to_builtins(to_columns(capture))}
+    both = {
+        "capture": msgspec.to_builtins(capture),
+        "columns": msgspec.to_builtins(to_columns(capture)),
+    }
     return (json.dumps(both, indent=1) + "\n").encode()
 
 
