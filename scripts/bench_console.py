@@ -142,9 +142,36 @@ def drawn_at(page: Page) -> float:
     return at
 
 
-def detail_cold(browser: Browser, host: Host, recording_id: str, runs: int) -> float:
-    """Median navigation → drawn, each load in a fresh context (empty caches)."""
+# Where a cold load's time goes: ms since navigation at each step (medians are printed).
+PHASES_JS = """() => {
+  const at = (name) => performance.getEntriesByName(name).at(-1);
+  const columns = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/columns'));
+  const bundle = performance.getEntriesByType('resource').find((e) => e.name.endsWith('.js'));
+  const measures = (prefix) =>
+    performance.getEntriesByType('measure').filter((e) => e.name.startsWith(prefix));
+  const creates = measures('pf:chart-create:');
+  const draws = measures('pf:chart-draw:');
+  const timeline = at('pf:detail-timeline');
+  return {
+    'app bundle loaded': bundle ? bundle.responseEnd : null,
+    'recording loaded': columns ? columns.responseEnd : null,
+    'timeline built from': timeline ? timeline.startTime : null,
+    'timeline built': timeline ? timeline.startTime + timeline.duration : null,
+    'charts created from': creates.length ? Math.min(...creates.map((e) => e.startTime)) : null,
+    'charts drawn from': draws.length ? Math.min(...draws.map((e) => e.startTime)) : null,
+    'all charts drawn': window.__pfPerf.detailDrawn[0].at,
+    'recording bytes': columns ? columns.encodedBodySize : null,
+  };
+}"""
+
+
+def detail_cold(
+    browser: Browser, host: Host, recording_id: str, runs: int
+) -> tuple[float, dict[str, float]]:
+    """Median navigation → drawn, each load in a fresh context (empty caches), and the
+    median time of each step of the load."""
     times = []
+    phases: dict[str, list[float]] = {}
     for i in range(runs + 1):
         page = open_page(browser, host)
         try:
@@ -152,9 +179,12 @@ def detail_cold(browser: Browser, host: Host, recording_id: str, runs: int) -> f
             page.wait_for_function(DRAWN, timeout=60_000)
             if i > 0:  # the first load warms the host's file cache
                 times.append(drawn_at(page))
+                for name, value in page.evaluate(PHASES_JS).items():
+                    if value is not None:
+                        phases.setdefault(name, []).append(value)
         finally:
             page.context.close()
-    return statistics.median(times)
+    return statistics.median(times), {k: statistics.median(v) for k, v in phases.items()}
 
 
 def detail_warm(browser: Browser, host: Host, recording_id: str, runs: int) -> tuple[float, float]:
@@ -274,9 +304,9 @@ def main() -> int:
         quiet = Host(work / "quiet", demo=False)
         try:
             print(f"host {quiet.url} (no demo); {BIG_ID}: {BIG_SAMPLES} samples, {big_bytes} bytes")
-            small_cold = detail_cold(browser, quiet, SMALL_ID, args.runs)
+            small_cold, small_phases = detail_cold(browser, quiet, SMALL_ID, args.runs)
             small_warm, small_app = detail_warm(browser, quiet, SMALL_ID, args.runs)
-            big_ms = detail_cold(browser, quiet, BIG_ID, args.runs)
+            big_ms, big_phases = detail_cold(browser, quiet, BIG_ID, args.runs)
             big_warm, big_app = detail_warm(browser, quiet, BIG_ID, args.runs)
             print(f"recording detail, navigation → all charts drawn (median of {args.runs}):")
             print(f"  {'':24s} {'10 samples':>12s} {'5400 samples':>13s} {'ratio':>6s}")
@@ -286,6 +316,11 @@ def main() -> int:
                 ("in-app (View link)", small_app, big_app),
             ):
                 print(f"  {label:24s} {small:9.1f} ms {big:10.1f} ms {big / small:5.2f}x")
+            print("a fresh-context load step by step (median ms since navigation):")
+            for name, big_at in big_phases.items():
+                unit = "" if name.endswith("bytes") else " ms"
+                small_at = small_phases.get(name, float("nan"))
+                print(f"  {name:30s} {small_at:9.1f}{unit:3s} {big_at:10.1f}{unit}")
             live_ms, first_ms, total = live_big(browser, quiet, args.updates)
             print(
                 f"live update at {total} samples: {live_ms:.2f} ms (median of {args.updates}; "
