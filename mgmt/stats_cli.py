@@ -50,7 +50,7 @@ from mgmt.api_client import (
     write_json,
 )
 from mgmt.comparison import MAX_RECORDINGS, MIN_RECORDINGS, Comparison
-from mgmt.models import Capture, CaptureMeta, StatsStatus, json_encoder
+from mgmt.models import CaptureMeta, StatsStatus, json_encoder
 from mgmt.stats_render import (
     format_count,
     format_duration,
@@ -64,6 +64,7 @@ from mgmt.stats_render import (
     render_recording,
     render_status,
 )
+from mgmt.summary import RecordingSummary
 
 STATUS = "/stats/capture/status"
 START = "/stats/capture/start"
@@ -209,8 +210,8 @@ def record_for(client: ApiClient, seconds: float, *, as_json: bool) -> int:
         write_json(stopped.content)
     else:
         meta = stopped.decode(CaptureMeta)
-        capture = client.get(recording_path(meta.id)).decode(Capture)
-        _out(f"saved {meta.id}\n\n" + render_recording(capture))
+        summary = client.get(recording_path(meta.id) + "/summary").decode(RecordingSummary)
+        _out(f"saved {meta.id}\n\n" + render_recording(summary))
     return EXIT_INTERRUPTED if stop.requested() else 0
 
 
@@ -293,12 +294,13 @@ def cmd_ls(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
+    # The host summarises (GET …/summary): a few kB instead of the whole recording.
     with missing_recording_names(args.id):
-        reply = client.get(recording_path(args.id))
+        reply = client.get(recording_path(args.id) + "/summary")
     if wants_json(args):
         write_json(reply.content)
     else:
-        _out(render_recording(reply.decode(Capture)))
+        _out(render_recording(reply.decode(RecordingSummary)))
     return 0
 
 

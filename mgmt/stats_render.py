@@ -11,13 +11,12 @@ import datetime as dt
 from collections.abc import Sequence
 
 from mgmt.comparison import Comparison, ComparisonRow, MetricDelta
-from mgmt.models import Capture, CaptureMeta, StatsStatus
+from mgmt.models import CaptureMeta, StatsStatus
 from mgmt.summary import (
     COUNTER_LABELS,
     OPTIONAL_COUNTERS,
     CounterTotal,
     RecordingSummary,
-    summarize,
 )
 
 
@@ -228,10 +227,11 @@ def _percent(value: float | None, of: float | None) -> str:
     return f" ({100 * value / of:.0f} %)" if value is not None and of else ""
 
 
-def render_recording(capture: Capture) -> str:
-    text = render_meta(capture.meta) + "\n\n" + render_summary(summarize(capture))
-    if capture.meta.truncated:
-        text += f"\n(the summary covers the {len(capture.samples)} windows that were kept)"
+def render_recording(summary: RecordingSummary) -> str:
+    """A recording's meta and summary (`punktfunk stats show`, and `stop` after saving)."""
+    text = render_meta(summary.meta) + "\n\n" + render_summary(summary)
+    if summary.meta.truncated:
+        text += f"\n(the summary covers the {summary.windows} windows that were kept)"
     return text
 
 

@@ -196,7 +196,7 @@ def test_ctrl_c_as_the_capture_starts_still_stops_and_saves_it(
     assert out.split()[1] in recording_ids(serve) - before
     assert relay.requests()[-2:] == [
         ("POST", f"{API}/stats/capture/stop"),
-        ("GET", f"{API}/stats/recordings/{out.split()[1]}"),
+        ("GET", f"{API}/stats/recordings/{out.split()[1]}/summary"),
     ]
 
 
@@ -243,7 +243,9 @@ def test_ls_lists_recordings_newest_first_with_local_times(
     assert json.loads(cli.ok("ls", "--json")) == listed
 
 
-def test_show_summarises_stages_in_pipeline_order(cli: Cli, recording: dict[str, Any]) -> None:
+def test_show_summarises_stages_in_pipeline_order(
+    cli: Cli, serve: Serve, recording: dict[str, Any]
+) -> None:
     meta = recording["meta"]
     out = cli.ok("show", meta["id"])
     for key, value in [
@@ -268,7 +270,9 @@ def test_show_summarises_stages_in_pipeline_order(cli: Cli, recording: dict[str,
     assert "median over the" in out
     for label in ("fps", "bitrate", "frames dropped", "packets dropped", "FEC recovered"):
         assert any(line.startswith(label) for line in out.splitlines()), label
-    assert json.loads(cli.ok("show", meta["id"], "--json")) == recording
+    summary = serve.api("GET", f"/stats/recordings/{meta['id']}/summary").json()
+    assert json.loads(cli.ok("show", meta["id"], "--json")) == summary
+    assert summary["meta"] == meta
 
 
 def test_export_json_parses_back_to_the_recording(cli: Cli, recording: dict[str, Any]) -> None:

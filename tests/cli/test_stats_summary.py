@@ -167,17 +167,17 @@ def test_one_session_has_no_session_table() -> None:
 
 def test_a_recording_without_samples_says_so() -> None:
     empty = capture([], kind="", width=0, height=0, fps=0, codec="", encoder="", client="")
-    text = render_recording(empty)
+    text = render_recording(summarize(empty))
     assert "no samples" in text
     assert "kind       - (no session)" in text
     assert "mode       -" in text
 
 
 def test_a_truncated_recording_says_the_summary_covers_the_kept_windows() -> None:
-    text = render_recording(capture([sample(), sample()], truncated=True))
+    text = render_recording(summarize(capture([sample(), sample()], truncated=True)))
     assert "truncated  yes: the sample cap was reached" in text
     assert "covers the 2 windows that were kept" in text
-    assert "truncated  no" in render_recording(capture([sample()]))
+    assert "truncated  no" in render_recording(summarize(capture([sample()])))
 
 
 def test_the_footnote_says_how_windows_were_aggregated() -> None:
