@@ -62,11 +62,11 @@ describe("parseMetric", () => {
 
 describe("shownUnit", () => {
   it("shows latencies in ms from the host's µs, rates and counters as they come", () => {
-    expect(shownUnit("us")).toEqual({ factor: 1 / 1000, digits: 3, suffix: " ms" });
+    expect(shownUnit("us")).toEqual({ divisor: 1000, digits: 3, suffix: " ms" });
     expect(shownUnit("fps").suffix).toBe(" fps");
     expect(shownUnit("Mb/s").digits).toBe(2);
-    expect(shownUnit("per window")).toEqual({ factor: 1, digits: 2, suffix: "" });
-    expect(shownUnit("dB")).toEqual({ factor: 1, digits: 3, suffix: " dB" });
+    expect(shownUnit("per window")).toEqual({ divisor: 1, digits: 2, suffix: "" });
+    expect(shownUnit("dB")).toEqual({ divisor: 1, digits: 3, suffix: " dB" });
   });
 });
 

@@ -110,8 +110,8 @@ export function parseMetric(key: string): MetricName {
 
 /** How a row's figures are shown: the host sends latencies in µs, the table shows ms. */
 export interface ShownUnit {
-  /** Multiply the host's value by this. */
-  factor: number;
+  /** Divide the host's value by this (as the CLI does: µs / 1000). */
+  divisor: number;
   digits: number;
   /** After the number (with its space), "" for none. */
   suffix: string;
@@ -120,15 +120,15 @@ export interface ShownUnit {
 export function shownUnit(unit: string): ShownUnit {
   switch (unit) {
     case "us":
-      return { factor: 1 / 1000, digits: 3, suffix: " ms" };
+      return { divisor: 1000, digits: 3, suffix: " ms" };
     case "fps":
-      return { factor: 1, digits: 1, suffix: " fps" };
+      return { divisor: 1, digits: 1, suffix: " fps" };
     case "Mb/s":
-      return { factor: 1, digits: 2, suffix: " Mb/s" };
+      return { divisor: 1, digits: 2, suffix: " Mb/s" };
     case "per window":
-      return { factor: 1, digits: 2, suffix: "" };
+      return { divisor: 1, digits: 2, suffix: "" };
     default:
-      return { factor: 1, digits: 3, suffix: unit === "" ? "" : ` ${unit}` };
+      return { divisor: 1, digits: 3, suffix: unit === "" ? "" : ` ${unit}` };
   }
 }
 

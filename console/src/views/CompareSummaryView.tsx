@@ -8,7 +8,7 @@
 import { useId, type ReactNode } from "react";
 import type { Comparison, ComparisonRow, MetricDelta, Verdict } from "../api/stats";
 import { formatPValue, parseMetric, shownUnit } from "../data/compare";
-import { formatNumber } from "../data/format";
+import { formatDecimal } from "../data/decimal";
 import { useI18n } from "../i18n/I18nProvider";
 import type { MessageKey, Translate } from "../i18n/messages";
 
@@ -62,7 +62,7 @@ export function rowLabel(row: Pick<ComparisonRow, "metric" | "label">, t: Transl
 
 function changeText(change: number, intl: string): string {
   const sign = change > 0 ? "+" : change < 0 ? "−" : "±";
-  return `${sign}${formatNumber(intl, Math.abs(change) * 100, 1)} %`;
+  return `${sign}${formatDecimal(intl, Math.abs(change) * 100, 1)} %`;
 }
 
 export interface CompareSummaryViewProps {
@@ -72,8 +72,8 @@ export interface CompareSummaryViewProps {
 export function CompareSummaryView({ comparison }: CompareSummaryViewProps) {
   const { t, intl } = useI18n();
   const rule = {
-    threshold: `${formatNumber(intl, comparison.threshold * 100, 0)} %`,
-    alpha: formatNumber(intl, comparison.alpha, 2),
+    threshold: `${formatDecimal(intl, comparison.threshold * 100, 0)} %`,
+    alpha: formatDecimal(intl, comparison.alpha, 2),
   };
   return (
     <>
@@ -108,7 +108,7 @@ function Row({ row, ids, rule }: { row: ComparisonRow; ids: readonly string[]; r
   const unit = shownUnit(row.unit);
   const label = rowLabel(row, t);
   const valueText = (v: number | null | undefined) =>
-    v === null || v === undefined ? t("compare.unmeasured") : `${formatNumber(intl, v * unit.factor, unit.digits)}${unit.suffix}`;
+    v === null || v === undefined ? t("compare.unmeasured") : `${formatDecimal(intl, v / unit.divisor, unit.digits)}${unit.suffix}`;
   return (
     <tr data-metric={row.metric}>
       <th scope="row">{label}</th>

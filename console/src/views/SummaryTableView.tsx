@@ -1,10 +1,11 @@
 /**
  * A recording's summary as text: the figures `punktfunk stats show` prints, in real tables
  * (caption, column and row headers) that a screen reader can walk. Latencies in ms with
- * three decimals, "n/a" for a counter no window measured.
+ * three decimals, rounded as the CLI rounds them; "n/a" for a counter no window measured.
  */
 import type { CounterTotal, LatencySummary, RecordingSummary } from "../api/stats";
-import { formatElapsed, formatNumber } from "../data/format";
+import { formatDecimal } from "../data/decimal";
+import { formatElapsed } from "../data/format";
 import { msFromUs, ofTarget, readCounter, shownCounters } from "../data/summary";
 import { useI18n } from "../i18n/I18nProvider";
 import type { MessageKey, Translate } from "../i18n/messages";
@@ -33,8 +34,8 @@ interface LatencyRow {
 export function SummaryTableView({ summary }: { summary: RecordingSummary }) {
   const { t, intl } = useI18n();
   if (summary.windows === 0) return <Notice>{t("summary.noWindows")}</Notice>;
-  const ms = (us: number | null | undefined) => (us === null || us === undefined ? t("summary.na") : formatNumber(intl, msFromUs(us), 3));
-  const num = (v: number | null, digits: number) => (v === null ? t("summary.na") : formatNumber(intl, v, digits));
+  const ms = (us: number | null | undefined) => (us === null || us === undefined ? t("summary.na") : formatDecimal(intl, msFromUs(us), 3));
+  const num = (v: number | null, digits: number) => (v === null ? t("summary.na") : formatDecimal(intl, v, digits));
 
   const latency: LatencyRow[] = summary.stages.map((s) => ({ key: `stage:${s.name}`, label: s.name, latency: s }));
   if (summary.host !== null) latency.push({ key: "host", label: t("summary.hostTotal"), latency: summary.host });
@@ -52,7 +53,7 @@ export function SummaryTableView({ summary }: { summary: RecordingSummary }) {
       label: t("summary.bitrate"),
       value:
         t("summary.bitrateValue", { mbps: num(summary.mbps_mean, 2), target: num(summary.target_mbps_mean, 2) }) +
-        (percent === null ? "" : ` (${formatNumber(intl, percent, 0)} %)`),
+        (percent === null ? "" : ` (${formatDecimal(intl, percent, 0)} %)`),
     },
   ];
   if (summary.client_decode_us_mean !== null) {
@@ -138,8 +139,8 @@ export function SummaryTableView({ summary }: { summary: RecordingSummary }) {
                   <td>{s.windows.toLocaleString(intl)}</td>
                   <td>{formatElapsed(s.first_t_ms)}</td>
                   <td>{formatElapsed(s.last_t_ms)}</td>
-                  <td>{formatNumber(intl, s.fps_mean, 1)}</td>
-                  <td>{formatNumber(intl, s.mbps_mean, 2)}</td>
+                  <td>{formatDecimal(intl, s.fps_mean, 1)}</td>
+                  <td>{formatDecimal(intl, s.mbps_mean, 2)}</td>
                   <td>{ms(s.host?.p50_us)}</td>
                   <td>{ms(s.host?.p99_us)}</td>
                 </tr>
