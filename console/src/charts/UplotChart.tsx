@@ -14,7 +14,7 @@ import "uplot/dist/uPlot.min.css";
 import { perf } from "../app/perf";
 import { useI18n } from "../i18n/I18nProvider";
 import { scheduleCreate } from "./createQueue";
-import { cursorReadout, INSPECT_KEYS, stepIndex, visibleRange } from "./inspect";
+import { cursorReadout, INSPECT_KEYS, moveCursor, stepIndex, visibleRange } from "./inspect";
 import type { ChartModel } from "./specs";
 
 /** Live charts by model id, for `setData` on appended columns. */
@@ -139,8 +139,7 @@ function UplotChartImpl({ model, height = 220, onDrawn, registry, timeKey = "" }
     if (idx === null) return;
     e.preventDefault();
     keyIdx.current = idx;
-    const left = plot.valToPos(x[idx], "x");
-    plot.setCursor({ left, top: plot.over.clientHeight / 2 });
+    moveCursor(plot, idx);
     if (readoutRef.current !== null) readoutRef.current.textContent = cursorReadout(plot, idx);
   }, []);
 

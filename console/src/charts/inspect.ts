@@ -81,3 +81,12 @@ export function visibleRange(u: uPlot): IndexRange {
   if (max !== undefined && x[hi] > max && hi > lo) hi--;
   return { lo, hi };
 }
+
+/** uPlot's `setCursor` with its third argument (publish to the synced charts), untyped in its .d.ts. */
+type SetCursor = (opts: { left: number; top: number }, fireHook?: boolean, publish?: boolean) => void;
+
+/** Put the cursor on point `idx`, and the cursors of the charts synced with this one. */
+export function moveCursor(u: uPlot, idx: number): void {
+  const left = u.valToPos(u.data[0][idx], "x");
+  (u.setCursor as SetCursor)({ left, top: u.over.clientHeight / 2 }, true, true);
+}

@@ -115,6 +115,8 @@ function buildModel(
     {
       ...axisBase,
       incrs: TIME_INCRS,
+      // Clock times ("00:13:20") are wider than elapsed times ("13:20"): more room per tick.
+      space: () => (time.wall ? 72 : 50),
       splits: (_u, _axis, min, max, incr) => time.splits(min, max, incr),
       values: (_u, splits, _axis, _space, incr) => splits.map((v) => time.tick(v, incr, locale)),
     },
