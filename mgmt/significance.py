@@ -9,8 +9,9 @@ normal approximation with the tie correction and a continuity correction of 0.5.
 
 `verdict` is the rule a comparison states: better or worse only when the change is both
 larger than `THRESHOLD` and significant at `ALPHA`; otherwise no clear difference. Pure
-functions, no I/O; the console implements the same rule and runs the same test vectors
-(`tests/vectors/mann_whitney.json`).
+functions, no I/O. The host is the one judge: the console and `punktfunk stats compare` show
+its verdicts (`GET /api/v1/stats/compare`); the test vectors
+(`tests/vectors/mann_whitney.json`) hold SciPy's p-values for the same samples.
 """
 
 from __future__ import annotations

@@ -97,6 +97,18 @@ describe("createApi", () => {
     expect(new URL(host.seen[0].url).pathname).toBe("/api/v1/stats/recordings/a.b_c-1");
   });
 
+  it("asks the host for a summary and for a comparison of several recordings", async () => {
+    const host = fakeHost(() => json({}));
+    const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });
+    await api.summary("a b");
+    await api.compare(["r1", "r2", "r3"]);
+    expect(new URL(host.seen[0].url).pathname).toBe("/api/v1/stats/recordings/a%20b/summary");
+    const compare = new URL(host.seen[1].url);
+    expect(compare.pathname).toBe("/api/v1/stats/compare");
+    expect(compare.searchParams.getAll("id")).toEqual(["r1", "r2", "r3"]);
+    expect(host.seen[1].headers.get("Authorization")).toBe("Bearer t");
+  });
+
   it("loads a recording's columns by id, escaping the path", async () => {
     const host = fakeHost(() => json(captureColumns(capture(series(2), meta()))));
     const api = createApi({ token: "t", baseUrl: "http://host", fetch: host.fetch });

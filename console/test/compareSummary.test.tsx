@@ -5,7 +5,7 @@ import { renderToStaticMarkup } from "preact-render-to-string";
 import type { ReactNode } from "react";
 import { describe, expect, it } from "vitest";
 import vectors from "../../tests/vectors/mann_whitney.json";
-import type { Comparison, ComparisonRow, MetricDelta, Verdict } from "../src/api/stats";
+import type { Comparison, ComparisonRow, MetricDelta, Verdict } from "../src/api/types";
 import { StaticI18n } from "../src/i18n/I18nProvider";
 import type { Locale } from "../src/i18n/messages";
 import { CompareSummaryView } from "../src/views/CompareSummaryView";

@@ -1,6 +1,6 @@
 /** Realistic samples and captures for unit tests (and for rendering views with fixture data). */
 import { STAGE_SETS } from "../src/api/stages.gen";
-import type { LatencySummary, RecordingSummary } from "../src/api/stats";
+import type { LatencySummary, RecordingSummary } from "../src/api/types";
 import type { Capture, CaptureMeta, StatsSample } from "../src/api/types";
 
 /** Each path's stages, as the host declares them. */

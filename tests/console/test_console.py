@@ -295,10 +295,11 @@ def test_compare_two_recordings(
     assert set(verdicts.evaluate_all("cells => cells.map(c => c.dataset.verdict)")) <= {
         "better",
         "worse",
-        "same",
-        "neutral",
+        "changed",
+        "no_clear_difference",
+        "n/a",
     }
-    page.get_by_label("Latency").select_option("stage:encode")
+    page.get_by_role("combobox", name=re.compile("^Latency")).select_option("stage:encode")
     expect(page.get_by_text("Latency: encode (p50)")).to_be_visible()
     wait_drawn(page, "compare-latency")
     page.screenshot(path=artifacts / "compare.png", full_page=True)

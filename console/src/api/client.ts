@@ -11,9 +11,11 @@ import type {
   Capture,
   CaptureColumns,
   CaptureMeta,
+  Comparison,
   ExportFormat,
   GameStreamClient,
   GameStreamStatus,
+  RecordingSummary,
   StatsStatus,
 } from "./types";
 
@@ -59,6 +61,10 @@ export interface Api {
   columns(id: string): Promise<CaptureColumns>;
   /** The recording's columns if they are already here (fetched at boot); never fetches. */
   loadedColumns(id: string): CaptureColumns | undefined;
+  /** A saved recording's summary, what `punktfunk stats show` prints (µs; null: never measured). */
+  summary(id: string): Promise<RecordingSummary>;
+  /** Recordings side by side, `ids[0]` the baseline; the host judges every difference. */
+  compare(ids: readonly string[]): Promise<Comparison>;
   exportFile(id: string, format: ExportFormat): Promise<DownloadedFile>;
   remove(id: string): Promise<void>;
   /** GameStream on/off, its ports, and whether a Moonlight client waits for its PIN. */
@@ -191,6 +197,16 @@ export function createApi(options: ApiOptions): Api {
         client.GET("/api/v1/stats/recordings/{id}/columns", { params: { path: { id } } }),
       );
       return required(data, "recording");
+    },
+    async summary(id) {
+      const { data } = await call(() =>
+        client.GET("/api/v1/stats/recordings/{id}/summary", { params: { path: { id } } }),
+      );
+      return required(data, "summary");
+    },
+    async compare(ids) {
+      const { data } = await call(() => client.GET("/api/v1/stats/compare", { params: { query: { id: [...ids] } } }));
+      return required(data, "compare");
     },
     async exportFile(id, format) {
       const { data, response } = await call(() =>

@@ -5,7 +5,7 @@
  * figures themselves are the host's; nothing here recomputes them.
  */
 import type { StatsSample } from "../api/types";
-import type { CounterTotal, RecordingSummary } from "../api/stats";
+import type { CounterTotal, RecordingSummary } from "../api/types";
 import { mergeStageLists } from "./stages";
 
 /** The stages of a recording, in pipeline order. */

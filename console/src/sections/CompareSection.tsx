@@ -3,8 +3,7 @@
  * significance verdicts) side by side. The two are fetched at once; either may fail alone.
  */
 import { useEffect, useState } from "react";
-import type { Comparison } from "../api/stats";
-import type { Capture } from "../api/types";
+import type { Capture, Comparison } from "../api/types";
 import { useApi } from "../app/auth";
 import { useColorScheme } from "../app/colorScheme";
 import { errorMessage } from "../app/errors";
@@ -13,11 +12,9 @@ import type { Percentile } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
 import { ErrorNotice, Notice } from "../views/common";
 import { CompareView } from "../views/CompareView";
-import { useStatsApi } from "./useStatsApi";
 
 export function CompareSection({ ids }: { ids: readonly string[] }) {
   const api = useApi();
-  const stats = useStatsApi();
   const { t } = useI18n();
   const scheme = useColorScheme();
   const [captures, setCaptures] = useState<Capture[] | null>(null);
@@ -52,7 +49,7 @@ export function CompareSection({ ids }: { ids: readonly string[] }) {
     setComparisonError(null);
     const wanted = key.split(",").filter((s) => s !== "");
     if (wanted.length < 2) return undefined;
-    stats.compare(wanted).then(
+    api.compare(wanted).then(
       (c) => {
         if (!cancelled) setComparison(c);
       },
@@ -63,7 +60,7 @@ export function CompareSection({ ids }: { ids: readonly string[] }) {
     return () => {
       cancelled = true;
     };
-  }, [stats, key, t]);
+  }, [api, key, t]);
 
   if (ids.length < 2) return <Notice>{t("compare.pickTwo")}</Notice>;
   if (error !== null) return <ErrorNotice message={error} />;

@@ -3,15 +3,15 @@
  * header. Fetched once the recording is on screen, so it never delays the charts.
  */
 import { useEffect, useId, useState } from "react";
-import type { RecordingSummary } from "../api/stats";
+import type { RecordingSummary } from "../api/types";
+import { useApi } from "../app/auth";
 import { errorMessage } from "../app/errors";
 import { useI18n } from "../i18n/I18nProvider";
 import { ErrorNotice, Notice } from "../views/common";
 import { SummaryTableView } from "../views/SummaryTableView";
-import { useStatsApi } from "./useStatsApi";
 
 export function RecordingSummarySection({ id }: { id: string }) {
-  const stats = useStatsApi();
+  const api = useApi();
   const { t } = useI18n();
   const headingId = useId();
   const [summary, setSummary] = useState<RecordingSummary | null>(null);
@@ -21,7 +21,7 @@ export function RecordingSummarySection({ id }: { id: string }) {
     let cancelled = false;
     setSummary(null);
     setError(null);
-    stats.summary(id).then(
+    api.summary(id).then(
       (s) => {
         if (!cancelled) setSummary(s);
       },
@@ -32,7 +32,7 @@ export function RecordingSummarySection({ id }: { id: string }) {
     return () => {
       cancelled = true;
     };
-  }, [stats, id, t]);
+  }, [api, id, t]);
 
   return (
     <section className="card summary-card" aria-labelledby={headingId} aria-busy={summary === null && error === null}>

@@ -6,7 +6,7 @@
  * verdict shows on hover and on keyboard focus (the cell is focusable and described by it).
  */
 import { useId, type ReactNode } from "react";
-import type { Comparison, ComparisonRow, MetricDelta, Verdict } from "../api/stats";
+import type { Comparison, ComparisonRow, MetricDelta, Verdict } from "../api/types";
 import { formatPValue, parseMetric, shownUnit } from "../data/compare";
 import { formatDecimal } from "../data/decimal";
 import { useI18n } from "../i18n/I18nProvider";

@@ -3,7 +3,7 @@ import type { Capture } from "../api/types";
 import { Link } from "../app/router";
 import { overlayChart, sessionsLabel, type ChartEnv, type ChartModel, type CompareTrack } from "../charts/specs";
 import { THEMES } from "../charts/theme";
-import type { Comparison } from "../api/stats";
+import type { Comparison } from "../api/types";
 import { alignTracks, overlayColumn, type OverlayMetric, type Track } from "../data/compare";
 import { formatDateTime, resolutionLabel } from "../data/format";
 import { stageOrder } from "../data/summary";

@@ -3,7 +3,7 @@
  * (caption, column and row headers) that a screen reader can walk. Latencies in ms with
  * three decimals, rounded as the CLI rounds them; "n/a" for a counter no window measured.
  */
-import type { CounterTotal, LatencySummary, RecordingSummary } from "../api/stats";
+import type { CounterTotal, LatencySummary, RecordingSummary } from "../api/types";
 import { formatDecimal } from "../data/decimal";
 import { formatElapsed } from "../data/format";
 import { msFromUs, ofTarget, readCounter, shownCounters } from "../data/summary";
