@@ -19,8 +19,12 @@
 - live baseline: the same measurement against the real demo stream (a capture of a few
   samples, through the real API).
 
+- uplot_floor_5400_ms: the same seven charts drawn from the same columns by uPlot alone
+  on a bare page (no app, no framework), in a fresh context: the floor this machine sets.
+
 Medians over several runs; the last line is machine-readable:
-    console: detail_5400_ms=<float> live_update_ms=<float>
+    console: detail_5400_ms=<float> live_update_ms=<float> in_app_5400_ms=<float>
+    uplot_floor_5400_ms=<float>
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ import msgspec
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared sample factory
-from mgmt.models import Capture
+from mgmt.columns import to_columns
+from mgmt.models import Capture, json_encoder
 from tests.support.samples import (
     BASE_UNIX_MS,
     make_capture,
@@ -285,6 +290,78 @@ def live_demo(browser: Browser, host: Host, updates: int) -> tuple[float, int]:
         page.context.close()
 
 
+# -- the floor: uPlot alone -----------------------------------------------------------------
+
+UPLOT_JS = ROOT / "console" / "node_modules" / "uplot" / "dist" / "uPlot.iife.min.js"
+UPLOT_CSS = ROOT / "console" / "node_modules" / "uplot" / "dist" / "uPlot.min.css"
+FLOOR_ORIGIN = "http://floor.invalid"
+# The detail's seven charts as plain uPlot: which fields each draws (the latency chart's
+# stages come from the recording).
+FLOOR_CHARTS = [
+    ["stages", "host_p50_us", "client_decode_us"],
+    ["fps", "repeat_fps", "mbps", "bitrate_kbps"],
+    ["frames_dropped", "packets_dropped", "send_dropped", "fec_recovered"],
+    ["capture_cpu_pct", "send_cpu_pct"],
+    ["capture_rss_mb", "send_rss_mb"],
+    ["gpu_util_pct", "gpu_encoder_util_pct", "gpu_power_w"],
+    ["gpu_encoder_fps", "gpu_encoder_latency_us", "gpu_graphics_clock_mhz"],
+]
+FLOOR_HTML = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="/uPlot.min.css">
+<script>window.__cols = fetch('/columns').then((r) => r.json());</script>
+<script src="/uPlot.iife.min.js" defer></script>
+<script defer>
+addEventListener('DOMContentLoaded', async () => {
+  const cols = await window.__cols;
+  const x = cols.t_ms.map((t) => t / 1000);
+  const charts = %s;
+  let left = charts.length;
+  for (const names of charts) {
+    const data = [x];
+    for (const name of names) {
+      if (name === 'stages') for (const st of cols.stages) data.push(st.p50_us);
+      else if (cols.fields[name]) data.push(cols.fields[name]);
+    }
+    const series = [{}, ...data.slice(1).map((_, i) => ({ label: 's' + i, stroke: '#0072b2' }))];
+    const el = document.body.appendChild(document.createElement('div'));
+    const done = () => { if (--left === 0) window.__drawn = performance.now(); };
+    new uPlot({ width: 640, height: 220, series, hooks: { draw: [done] } }, data, el);
+  }
+});
+</script></head><body></body></html>"""
+
+
+def floor_cold(browser: Browser, columns: bytes, runs: int) -> float:
+    """Navigation → the same seven charts drawn by uPlot alone from the same columns, on a
+    bare page (no app, no framework), each load in a fresh context: what drawing this much
+    costs on this machine before any of the console's own work."""
+    assets = {
+        "/": ("text/html", (FLOOR_HTML % json.dumps(FLOOR_CHARTS)).encode()),
+        "/uPlot.iife.min.js": ("text/javascript", UPLOT_JS.read_bytes()),
+        "/uPlot.min.css": ("text/css", UPLOT_CSS.read_bytes()),
+        "/columns": ("application/json", columns),
+    }
+
+    def serve(route: Route) -> None:
+        path = "/" + route.request.url.removeprefix(FLOOR_ORIGIN).lstrip("/")
+        content_type, body = assets[path]
+        route.fulfill(status=200, content_type=content_type, body=body)
+
+    times = []
+    for i in range(runs + 1):
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            page = context.new_page()
+            page.route(f"{FLOOR_ORIGIN}/**", serve)
+            page.goto(f"{FLOOR_ORIGIN}/")
+            page.wait_for_function("() => window.__drawn !== undefined", timeout=60_000)
+            if i > 0:
+                times.append(page.evaluate("() => window.__drawn"))
+        finally:
+            context.close()
+    return statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="detail page loads per recording")
@@ -307,6 +384,8 @@ def main() -> int:
             small_cold, small_phases = detail_cold(browser, quiet, SMALL_ID, args.runs)
             small_warm, small_app = detail_warm(browser, quiet, SMALL_ID, args.runs)
             big_ms, big_phases = detail_cold(browser, quiet, BIG_ID, args.runs)
+            columns = json_encoder.encode(to_columns(make_capture(BIG_ID, BIG_SAMPLES)))
+            floor_ms = floor_cold(browser, columns, args.runs)
             big_warm, big_app = detail_warm(browser, quiet, BIG_ID, args.runs)
             print(f"recording detail, navigation → all charts drawn (median of {args.runs}):")
             print(f"  {'':24s} {'10 samples':>12s} {'5400 samples':>13s} {'ratio':>6s}")
@@ -316,6 +395,10 @@ def main() -> int:
                 ("in-app (View link)", small_app, big_app),
             ):
                 print(f"  {label:24s} {small:9.1f} ms {big:10.1f} ms {big / small:5.2f}x")
+            print(
+                f"  uPlot alone, same 7 charts   {'':12s} {floor_ms:10.1f} ms  "
+                f"(the console takes {big_ms / floor_ms:.2f}x)"
+            )
             print("a fresh-context load step by step (median ms since navigation):")
             for name, big_at in big_phases.items():
                 unit = "" if name.endswith("bytes") else " ms"
@@ -338,7 +421,10 @@ def main() -> int:
             demo.close()
         browser.close()
 
-    print(f"console: detail_5400_ms={big_ms:.1f} live_update_ms={live_ms:.2f}")
+    print(
+        f"console: detail_5400_ms={big_ms:.1f} live_update_ms={live_ms:.2f} "
+        f"in_app_5400_ms={big_app:.1f} uplot_floor_5400_ms={floor_ms:.1f}"
+    )
     return 0
 
 
