@@ -1,6 +1,7 @@
 // The console's stage names and their order, generated from the OpenAPI document's
 // `x-stage-sets` extension: each streaming path's stages in pipeline order, as the host
-// declares them. `npm run generate` writes src/api/stages.gen.ts with this module;
+// declares them; and the sample fields a recording's columns hold (the StatsSample
+// schema's numeric properties, in the host's order). `npm run generate` writes src/api/stages.gen.ts with this module;
 // `npm run check` renders it again and fails when the committed file differs.
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -27,9 +28,14 @@ export function renderStageSets(documentText) {
     }
     entries.push(`  ${JSON.stringify(kind)}: [${names.map((n) => JSON.stringify(n)).join(", ")}],`);
   }
+  const sample = JSON.parse(documentText).components?.schemas?.StatsSample?.properties;
+  if (sample === null || typeof sample !== "object") {
+    throw new Error(`../api/openapi.json has no StatsSample schema: ${fix}`);
+  }
+  const fields = Object.keys(sample).filter((name) => !["t_ms", "session_id", "stages"].includes(name));
   return [
     "/**",
-    ` * Generated from ../api/openapi.json ("${EXTENSION}") by scripts/generate-stages.mjs.`,
+    ` * Generated from ../api/openapi.json ("${EXTENSION}", StatsSample) by scripts/generate-stages.mjs.`,
     " * Do not make direct changes to the file: run `npm run generate`.",
     " */",
     "",
@@ -43,6 +49,9 @@ export function renderStageSets(documentText) {
     "",
     "/** A stage that some path declares. */",
     "export type StageName = (typeof STAGE_SETS)[PathKind][number];",
+    "",
+    "/** The sample fields a recording's columns can hold (`CaptureColumns.fields`), in the host's order. */",
+    `export const SAMPLE_FIELDS = [${fields.map((n) => JSON.stringify(n)).join(", ")}] as const;`,
     "",
   ].join("\n");
 }

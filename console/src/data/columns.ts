@@ -8,6 +8,7 @@
  * is never null); a field column holds `null` where the sample has no value, and a field
  * without a column was never measured in any sample.
  */
+import { SAMPLE_FIELDS } from "../api/stages.gen";
 import type { Capture, CaptureColumns, StatsSample } from "../api/types";
 import { mergeStageLists } from "./stages";
 
@@ -37,37 +38,12 @@ export interface SampleColumns {
   fields: { [field: string]: Cells | undefined };
 }
 
-/** The fields a sample may carry, in the model's order. */
-const FIELD_NAMES: readonly FieldName[] = [
-  "fps",
-  "repeat_fps",
-  "mbps",
-  "bitrate_kbps",
-  "frames_dropped",
-  "packets_dropped",
-  "send_dropped",
-  "fec_recovered",
-  "host_p50_us",
-  "host_p99_us",
-  "client_decode_us",
-  "rtt_us",
-  "audio_packets",
-  "audio_encode_p50_us",
-  "audio_encode_p99_us",
-  "input_events",
-  "capture_cpu_pct",
-  "capture_rss_mb",
-  "send_cpu_pct",
-  "send_rss_mb",
-  "gpu_util_pct",
-  "gpu_encoder_util_pct",
-  "gpu_encoder_fps",
-  "gpu_encoder_latency_us",
-  "gpu_graphics_clock_mhz",
-  "gpu_video_clock_mhz",
-  "gpu_power_w",
-  "gpu_memory_used_mb",
-] satisfies readonly FieldName[];
+/** The fields a sample may carry, in the host's order (generated from its schema). */
+const FIELD_NAMES: readonly FieldName[] = SAMPLE_FIELDS;
+// Every numeric sample field has a column: fails to compile when the schema gains one
+// that SAMPLE_FIELDS (a stale generated file) lacks.
+const EVERY_FIELD: Exclude<FieldName, (typeof SAMPLE_FIELDS)[number]> extends never ? true : never = true;
+void EVERY_FIELD;
 
 export const EMPTY_COLUMNS: SampleColumns = { t_ms: [], session_id: [], stages: [], fields: {} };
 
