@@ -11,6 +11,7 @@ import { formatPValue, parseMetric, shownUnit } from "../data/compare";
 import { formatDecimal } from "../data/decimal";
 import { useI18n } from "../i18n/I18nProvider";
 import type { MessageKey, Translate } from "../i18n/messages";
+import { counterLabel } from "./SummaryTableView";
 
 /** "A", "B", …: how the compare page names the recordings picked, in order. */
 export const letter = (i: number): string => String.fromCharCode(65 + i);
@@ -21,15 +22,6 @@ const VERDICT_LABEL: Record<Verdict, MessageKey> = {
   changed: "compare.verdict.changed",
   no_clear_difference: "compare.verdict.noClearDifference",
   "n/a": "compare.verdict.na",
-};
-
-const COUNTER_LABEL: Readonly<Record<string, MessageKey>> = {
-  frames_dropped: "summary.counter.framesDropped",
-  packets_dropped: "summary.counter.packetsDropped",
-  send_dropped: "summary.counter.sendDropped",
-  fec_recovered: "summary.counter.fecRecovered",
-  audio_packets: "summary.counter.audioPackets",
-  input_events: "summary.counter.inputEvents",
 };
 
 export function rowLabel(row: Pick<ComparisonRow, "metric" | "label">, t: Translate): string {
@@ -52,8 +44,7 @@ export function rowLabel(row: Pick<ComparisonRow, "metric" | "label">, t: Transl
     case "rtt":
       return t("compare.metric.rtt");
     case "counter": {
-      const key = COUNTER_LABEL[m.field];
-      return t("compare.metric.perWindow", { name: key === undefined ? m.field.replaceAll("_", " ") : t(key) });
+      return t("compare.metric.perWindow", { name: counterLabel(m.field, t) });
     }
     case "other":
       return row.label;

@@ -20,7 +20,8 @@ const COUNTER_LABEL: Readonly<Record<string, MessageKey>> = {
   input_events: "summary.counter.inputEvents",
 };
 
-function counterLabel(name: string, t: Translate): string {
+/** A counter's name in the reader's language (the field name for one this console does not know). */
+export function counterLabel(name: string, t: Translate): string {
   const key = COUNTER_LABEL[name];
   return key === undefined ? name.replaceAll("_", " ") : t(key);
 }
