@@ -18,7 +18,7 @@ import type { ChartRegistry } from "../charts/UplotChart";
 import { liveChartIds, liveCharts, sessionMap, type ChartEnv } from "../charts/specs";
 import { useTimeAxis, useTimeAxisMode } from "../charts/timeAxis";
 import { EMPTY_CURSOR, liveStep, type LiveCursor } from "../data/live";
-import { describeSessions } from "../data/sessions";
+import { describeSessions, type SessionInfo } from "../data/sessions";
 import { frameBudgetMs, TimelineBuilder, type AppendResult } from "../data/timeline";
 import { useI18n } from "../i18n/I18nProvider";
 import { CaptureControlView } from "../views/CaptureControlView";
@@ -173,13 +173,20 @@ export function CaptureSection({ onSaved }: { onSaved: (meta: CaptureMeta) => vo
   const time = useTimeAxis(timeMode, status?.armed ? status.started_unix_ms : null);
   const env = useMemo<ChartEnv>(() => ({ scheme, t, locale: intl, syncKey: "live", time }), [scheme, t, intl, time]);
   const captureKind = status?.kind ?? "";
+  // What the charts say of the sessions. The capture's kind arrives with a status poll,
+  // often after the first samples; it only matters where stages do not tell a session's
+  // path, so the charts are made again only when the description itself changes.
+  const sessionsKey = useMemo(() => {
+    const state = live.current;
+    return state === null ? "[]" : JSON.stringify(describeSessions(state.builder.samplesSoFar(), captureKind));
+    // `structure` stands for the builder's timeline identity (kept in a ref).
+  }, [structure, captureKind]);
   const models = useMemo(() => {
     const state = live.current;
     if (state === null) return [];
-    const sessions = describeSessions(state.builder.samplesSoFar(), captureKind);
-    return liveCharts(state.builder.timeline, env, sessionMap(sessions));
+    return liveCharts(state.builder.timeline, env, sessionMap(JSON.parse(sessionsKey) as SessionInfo[]));
     // `structure` stands for the builder's timeline identity (kept in a ref).
-  }, [structure, env, captureKind]);
+  }, [structure, env, sessionsKey]);
   const onDrawn = useCallback((id: string) => pendingDraw.current?.(id), []);
 
   return (
