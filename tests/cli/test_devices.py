@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ from mgmt.api_client import CliError
 from mgmt.devices_cli import find_client, printable, render_clients
 from mgmt.gamestream_api import GameStreamClient
 from tests.support.cli import Relay, clean_env, one_error_line
+from tests.support.moonlight import PairingMoonlight, wait_for
 from tests.support.serve import Serve
 
-ROOT = Path(__file__).resolve().parents[2]
-MOONLIGHT = [sys.executable, str(ROOT / "scripts" / "moonlight_client.py")]
 DEFAULT_NAME = "Moonlight 0123456789ABCDEF"  # what moonlight-python sends as its name
 
 
@@ -66,13 +64,6 @@ def ok(serve: Serve, *args: str, **kwargs: Any) -> str:
     return result.stdout
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.05)
-
-
 def gamestream_status(serve: Serve) -> dict[str, Any]:
     response = serve.api("GET", "/gamestream/status")
     assert response.status_code == 200, response.text
@@ -87,73 +78,27 @@ def paired(serve: Serve) -> list[dict[str, Any]]:
     return clients
 
 
-class Moonlight:
-    """A Moonlight client process that pairs with `pin` and exits; the host waits for the
-    operator's PIN once `start` returns."""
-
-    def __init__(self, serve: Serve, config: Path, pin: str) -> None:
-        status = gamestream_status(serve)
-        assert status["enabled"], status
-        assert not status["waiting"], status
-        self.proc = subprocess.Popen(
-            [
-                *MOONLIGHT,
-                "127.0.0.1",
-                "--port",
-                str(status["http_port"]),
-                "--config",
-                str(config),
-                "--pin",
-                pin,
-                "--pair-only",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_until(lambda: self._waiting(serve), "the client's pairing request")
-        except BaseException:
-            self.close()
-            raise
-
-    def _waiting(self, serve: Serve) -> bool:
-        if self.proc.poll() is not None:
-            _, err = self.proc.communicate()
-            raise AssertionError(f"the Moonlight client exited early: {err}")
-        return bool(gamestream_status(serve)["waiting"])
-
-    def finish(self, timeout: float = 30) -> tuple[int, str]:
-        """Its exit code and stderr once it is done."""
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()  # a held pairing request ends with the connection
-        self.proc.communicate()
-
-
 @pytest.fixture
-def moonlight(serve: Serve, tmp_path: Path) -> Iterator[Callable[[str], Moonlight]]:
-    started: list[Moonlight] = []
+def moonlight(serve: Serve, tmp_path: Path) -> Iterator[Callable[[str], PairingMoonlight]]:
+    started: list[PairingMoonlight] = []
 
-    def start(pin: str) -> Moonlight:
-        client = Moonlight(serve, tmp_path / f"moonlight-{len(started)}", pin)
+    def start(pin: str) -> PairingMoonlight:
+        state = tmp_path / f"moonlight-{len(started)}"
+        client = PairingMoonlight(lambda: gamestream_status(serve), state, pin)
         started.append(client)
         return client
 
     yield start
     for client in started:
         client.close()
-    wait_until(lambda: not gamestream_status(serve)["waiting"], "the host to stop waiting")
+    wait_for(lambda: not gamestream_status(serve)["waiting"], 30, "the host to stop waiting")
 
 
 # -- pairing, listing, unpairing --------------------------------------------------------------
 
 
 def test_pair_lists_and_removes_a_real_moonlight_client(
-    serve: Serve, moonlight: Callable[[str], Moonlight]
+    serve: Serve, moonlight: Callable[[str], PairingMoonlight]
 ) -> None:
     client = moonlight("1234")
     # Refused names change nothing: the client still waits for the PIN.
@@ -192,7 +137,7 @@ def test_pair_lists_and_removes_a_real_moonlight_client(
 
 
 def test_pair_and_rm_print_the_client_as_json(
-    serve: Serve, moonlight: Callable[[str], Moonlight]
+    serve: Serve, moonlight: Callable[[str], PairingMoonlight]
 ) -> None:
     client = moonlight("9876")
     printed = json.loads(ok(serve, "pair", "9876", "--json"))
@@ -205,7 +150,7 @@ def test_pair_and_rm_print_the_client_as_json(
 
 
 def test_pair_without_waiting_hands_the_pin_over_and_returns(
-    serve: Serve, moonlight: Callable[[str], Moonlight]
+    serve: Serve, moonlight: Callable[[str], PairingMoonlight]
 ) -> None:
     client = moonlight("2468")
     out = ok(serve, "pair", "2468", "--wait", "0", "--name", "Quick")
@@ -216,7 +161,7 @@ def test_pair_without_waiting_hands_the_pin_over_and_returns(
 
 
 def test_a_wrong_pin_pairs_nothing_and_pair_says_so(
-    serve: Serve, moonlight: Callable[[str], Moonlight]
+    serve: Serve, moonlight: Callable[[str], PairingMoonlight]
 ) -> None:
     before = paired(serve)
     client = moonlight("1111")
@@ -232,7 +177,7 @@ def test_a_wrong_pin_pairs_nothing_and_pair_says_so(
 
 
 def test_unpairing_a_client_that_went_meanwhile_says_so(
-    serve: Serve, moonlight: Callable[[str], Moonlight], relay: Relay
+    serve: Serve, moonlight: Callable[[str], PairingMoonlight], relay: Relay
 ) -> None:
     client = moonlight("5555")
     assert (

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,6 @@ from tests.support.serve import Serve
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = Path(os.environ.get("PUNKTFUNK_CONSOLE_DIST", ROOT / "console" / "dist"))
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-MOONLIGHT_CLIENT = ROOT / "scripts" / "moonlight_client.py"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -84,54 +81,6 @@ class Host(Serve):
         assert response.status_code == 200, response.text
         clients: list[dict[str, Any]] = response.json()
         return clients
-
-
-class Moonlight:
-    """A real Moonlight client (moonlight-python in scripts/moonlight_client.py, its own
-    process) asking `host` to pair with `pin`; once constructed, the host waits for the PIN."""
-
-    def __init__(self, host: Host, config: Path, pin: str, timeout_s: float = 30.0) -> None:
-        status = host.gamestream_status()
-        assert status["enabled"], status
-        assert not status["waiting"], status
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(MOONLIGHT_CLIENT),
-                "127.0.0.1",
-                "--port",
-                str(status["http_port"]),
-                "--config",
-                str(config),
-                "--pin",
-                pin,
-                "--pair-only",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        try:
-            while not host.gamestream_status()["waiting"]:
-                if self.proc.poll() is not None:
-                    _, err = self.proc.communicate()
-                    raise AssertionError(f"the Moonlight client exited early: {err}")
-                assert time.monotonic() < deadline, "the host never saw the client's request"
-                time.sleep(0.05)
-        except BaseException:
-            self.close()
-            raise
-
-    def finish(self, timeout_s: float = 30.0) -> tuple[int, str]:
-        """The client's exit code and stderr once it has finished pairing (or failed)."""
-        _, err = self.proc.communicate(timeout=timeout_s)
-        return self.proc.returncode, err
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate()
 
 
 # -- recordings written like the recorder writes them -----------------------------------

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.console.support import Host, Moonlight, sign_in
+from tests.console.support import Host, sign_in
+from tests.support.moonlight import PairingMoonlight
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +31,13 @@ def host(tmp_path_factory: pytest.TempPathFactory, console_dist: Path) -> Iterat
 
 
 @pytest.fixture
-def moonlight(host: Host, tmp_path: Path) -> Iterator[Callable[[str], Moonlight]]:
-    started: list[Moonlight] = []
+def moonlight(host: Host, tmp_path: Path) -> Iterator[Callable[[str], PairingMoonlight]]:
+    started: list[PairingMoonlight] = []
 
-    def start(pin: str) -> Moonlight:
-        client = Moonlight(host, tmp_path / f"moonlight-{len(started)}", pin)
+    def start(pin: str) -> PairingMoonlight:
+        client = PairingMoonlight(
+            host.gamestream_status, tmp_path / f"moonlight-{len(started)}", pin
+        )
         started.append(client)
         return client
 
@@ -59,7 +62,7 @@ def client_row(page: Page, client_id: str) -> Locator:
 
 
 def test_a_paired_client_is_listed_and_unpair_asks_first(
-    page: Page, host: Host, moonlight: Callable[[str], Moonlight], artifacts: Path
+    page: Page, host: Host, moonlight: Callable[[str], PairingMoonlight], artifacts: Path
 ) -> None:
     client = moonlight("2468")
     typed = host.api("POST", "/gamestream/pin", json={"pin": "2468", "name": "Living-room TV"})
@@ -93,7 +96,7 @@ def test_a_paired_client_is_listed_and_unpair_asks_first(
 
 
 def test_pin_box_appears_while_a_client_waits_and_pairs_it(
-    page: Page, host: Host, moonlight: Callable[[str], Moonlight], artifacts: Path
+    page: Page, host: Host, moonlight: Callable[[str], PairingMoonlight], artifacts: Path
 ) -> None:
     open_devices(page, host)
     pin = page.get_by_role("textbox", name="PIN")

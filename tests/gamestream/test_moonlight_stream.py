@@ -91,7 +91,7 @@ def host(state: Path, client_state: Path) -> Iterator[Host]:
     """The module's serve, with the client paired to it."""
     running = start_host(state / "host")
     try:
-        pair(running.serve, running.port, client_state, CLIENT_NAME)
+        pair(running.serve, client_state, CLIENT_NAME)
         yield running
     finally:
         stop_host(running.serve)

@@ -95,20 +95,53 @@ class MoonlightClient:
                 stream.close()
 
 
-def pair(serve: Serve, port: int, state: Path, name: str, pin: str = "4321") -> None:
+class PairingMoonlight:
+    """A Moonlight client asking the host to pair with `pin`; once constructed, the host
+    waits for the operator to type the PIN. `status` reads the host's GameStream status
+    (`GET /api/v1/gamestream/status`) however the caller reaches the host."""
+
+    def __init__(
+        self,
+        status: Callable[[], dict[str, Any]],
+        state: Path,
+        pin: str,
+        timeout: float = PAIR_TIMEOUT_S,
+    ) -> None:
+        now = status()
+        assert now["enabled"], now
+        assert not now["waiting"], now
+        self.client = MoonlightClient(now["http_port"], state, "--pin", pin, "--pair-only")
+        try:
+            wait_for(lambda: self._waiting(status), timeout, "the client's pairing request")
+        except BaseException:
+            self.close()
+            raise
+
+    def _waiting(self, status: Callable[[], dict[str, Any]]) -> bool:
+        if self.client.proc.poll() is not None:
+            _, err = self.client.proc.communicate()
+            raise AssertionError(f"the Moonlight client exited early: {err}")
+        return bool(status()["waiting"])
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """Its exit code and stderr once it has finished pairing (or failed)."""
+        code, _, err = self.client.wait(timeout)
+        return code, err
+
+    def close(self) -> None:
+        """Stop it if it still runs (a held pairing request ends with the connection)."""
+        self.client.close()
+
+
+def pair(serve: Serve, state: Path, name: str, pin: str = "4321") -> None:
     """Pair the client in `state` as `name`: the client shows its PIN and waits; the
     operator (this function) types it through the REST API once the host says a client
     waits."""
-    client = MoonlightClient(port, state, "--pin", pin, "--pair-only")
+    client = PairingMoonlight(lambda: serve.api("GET", "/gamestream/status").json(), state, pin)
     try:
-        wait_for(
-            lambda: serve.api("GET", "/gamestream/status").json()["waiting"],
-            PAIR_TIMEOUT_S,
-            "a Moonlight client waiting for its PIN",
-        )
         entered = serve.api("POST", "/gamestream/pin", json={"pin": pin, "name": name})
         assert entered.status_code == 204, entered.text
-        code, _, err = client.wait(PAIR_TIMEOUT_S)
+        code, err = client.finish(PAIR_TIMEOUT_S)
         assert code == 0, f"pairing failed ({code}): {err.strip()[-2000:]}"
     finally:
         client.close()
