@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
 from host.gamestream.video import VideoPacketizer
-from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.capture_process import access_units
 from host.pipeline.pacing import SEND_BUFFER, PacedSender
-from host.pipeline.process import give_up, owner_gone, streaming_process
+from host.pipeline.process import give_up, streaming_process
 from ipc import SEND_RECORD, ControlBlock, Counter, CountersBlock, FrameFlags, Ring
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,6 @@ def _loop(
         ring,
     )
     now = time.monotonic_ns
-    orphaned = owner_gone()
-    header_size = AU_HEADER.size
     client = config.client_addr
     client_ip = client[0]
     sendto = sock.sendto
@@ -115,38 +113,31 @@ def _loop(
     if config.loss_percent:
         draw, loss = random.Random(config.session_id).random, config.loss_percent / 100
         lose = lambda: draw() < loss  # noqa: E731 - a one-line predicate
-    while True:
+
+    def read_pings() -> None:
+        nonlocal client
         client = _drain_pings(sock, client, config.ping_payload, client_ip, counters)
-        if not au_in.poll(0.1):
-            if stop.is_set() or orphaned():
-                return
-            continue
-        try:
-            message = au_in.recv_bytes()
-        except (EOFError, OSError):
-            return  # the capture process ended
-        t0 = now()
-        frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
-        payload = memoryview(message)[header_size:]
+
+    for au in access_units(au_in, stop, poll_s=0.1, before_wait=read_pings):
         # Moonlight's overlay shows this as the host's processing latency (0.1 ms units).
-        latency_us = max((t0 - capture_ts) // 1000, 100)
+        latency_us = max((au.arrived_ns - au.capture_ts_ns) // 1000, 100)
         frame = packetizer.packetize_frame(
-            payload,
-            frame_index=frame_index + 1,  # the client counts frames from 1
-            is_idr=bool(flags & FrameFlags.KEYFRAME),
+            au.payload,
+            frame_index=au.frame_index + 1,  # the client counts frames from 1
+            is_idr=bool(au.flags & FrameFlags.KEYFRAME),
             host_latency_us=latency_us,
-            timestamp_90khz=(capture_ts * 9 // 100_000) & 0xFFFFFFFF,
+            timestamp_90khz=(au.capture_ts_ns * 9 // 100_000) & 0xFFFFFFFF,
         )
         sender.send_frame(
             frame.datagrams(),
             functools.partial(_send_to, sendto, client),
-            arrived_ns=t0,
+            arrived_ns=au.arrived_ns,
             packetized_ns=now(),
-            frame_index=frame_index,
-            flags=flags,
-            capture_ts_ns=capture_ts,
-            encoded_ts_ns=encoded_ts,
-            payload_bytes=len(payload),
+            frame_index=au.frame_index,
+            flags=au.flags,
+            capture_ts_ns=au.capture_ts_ns,
+            encoded_ts_ns=au.encoded_ts_ns,
+            payload_bytes=len(au.payload),
             parity_shards=frame.parity_shards,
             lose=lose,
         )

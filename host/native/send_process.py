@@ -25,9 +25,9 @@ from multiprocessing.synchronize import Event
 
 from host.native.packetizer import Packetizer
 from host.native.wire import Sealer
-from host.pipeline.capture_process import AU_HEADER
+from host.pipeline.capture_process import access_units
 from host.pipeline.pacing import SEND_BUFFER, PacedSender
-from host.pipeline.process import give_up, owner_gone, streaming_process
+from host.pipeline.process import give_up, streaming_process
 from ipc import SEND_RECORD, ControlBlock, CountersBlock, Ring
 
 log = logging.getLogger(__name__)
@@ -93,30 +93,18 @@ def _loop(
     )
     now = time.monotonic_ns
     send = sock.send
-    orphaned = owner_gone()
-    header_size = AU_HEADER.size
-    while True:
-        if not au_in.poll(0.25):
-            if stop.is_set() or orphaned():
-                return
-            continue
-        try:
-            message = au_in.recv_bytes()
-        except (EOFError, OSError):
-            return  # the capture process ended
-        t0 = now()
-        frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
-        payload = message[header_size:]
-        datagrams, parity = packetizer.packetize(frame_index, flags, payload)
+    for au in access_units(au_in, stop, poll_s=0.25):
+        payload = au.payload.tobytes()  # the packetizer pads its last shard (bytes.ljust)
+        datagrams, parity = packetizer.packetize(au.frame_index, au.flags, payload)
         sender.send_frame(
             datagrams,
             send,
-            arrived_ns=t0,
+            arrived_ns=au.arrived_ns,
             packetized_ns=now(),
-            frame_index=frame_index,
-            flags=flags,
-            capture_ts_ns=capture_ts,
-            encoded_ts_ns=encoded_ts,
+            frame_index=au.frame_index,
+            flags=au.flags,
+            capture_ts_ns=au.capture_ts_ns,
+            encoded_ts_ns=au.encoded_ts_ns,
             payload_bytes=len(payload),
             parity_shards=parity,
         )

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import struct
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
+from typing import NamedTuple
 
 from host.pipeline.encoder import EncoderError, EncoderSettings, VideoEncoder
 from host.pipeline.process import give_up, owner_gone, streaming_process
@@ -27,6 +29,49 @@ log = logging.getLogger(__name__)
 
 # frame index, capture start (monotonic ns), encoder output (monotonic ns), FrameFlags
 AU_HEADER = struct.Struct("<QQQI")
+
+
+class AccessUnit(NamedTuple):
+    """One encoded frame as a send process receives it."""
+
+    frame_index: int
+    capture_ts_ns: int  # capture start, monotonic
+    encoded_ts_ns: int  # encoder output, monotonic
+    flags: int  # FrameFlags
+    payload: memoryview
+    arrived_ns: int  # when the send process read it, monotonic
+
+
+def access_units(
+    au_in: Connection,
+    stop: Event,
+    *,
+    poll_s: float,
+    before_wait: Callable[[], None] | None = None,
+) -> Iterator[AccessUnit]:
+    """Every access unit the capture process sends, in order, until it ends (the pipe
+    closes), `stop` is set or the process that started this one is gone. Stop and owner
+    are looked at whenever `poll_s` passes without a frame; `before_wait` runs before each
+    wait (GameStream's sender reads the client's pings there)."""
+    orphaned = owner_gone()
+    now = time.monotonic_ns
+    header_size = AU_HEADER.size
+    while True:
+        if before_wait is not None:
+            before_wait()
+        if not au_in.poll(poll_s):
+            if stop.is_set() or orphaned():
+                return
+            continue
+        try:
+            message = au_in.recv_bytes()
+        except (EOFError, OSError):
+            return  # the capture process ended
+        arrived = now()
+        frame_index, capture_ts, encoded_ts, flags = AU_HEADER.unpack_from(message)
+        payload = memoryview(message)[header_size:]
+        yield AccessUnit(frame_index, capture_ts, encoded_ts, flags, payload, arrived)
+
 
 # How often (in frames) the loop looks at the stop flag and its owner.
 _HOUSEKEEPING_FRAMES = 15
