@@ -359,19 +359,7 @@ class GameStreamHost:
             # This client reports every FEC block it repaired or lost: no report is a
             # measured zero, not an unknown.
             session.counters.add(Counter.FEEDBACK_REPORTS)
-        p = session.params
-        log.info(
-            "gamestream session %d: %s from %s, %dx%d@%d %s (%s) %d kb/s",
-            session.session_id,
-            request.client_name,
-            client_addr[0],
-            p.width,
-            p.height,
-            p.fps,
-            p.codec,
-            session.encoder,
-            p.bitrate_kbps,
-        )
+        log.info("%s", session.describe(request.client_name, client_addr[0]))
         self._spawn(self._watch(stream), f"gamestream-watch-{session.session_id}")
 
     async def _first_ping(self, stream: Stream) -> tuple[str, int]:

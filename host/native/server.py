@@ -139,19 +139,7 @@ class NativeHost:
             session = await asyncio.to_thread(self._open_session, hello, peer[0])
             writer.write(messages.encode(self._welcome(session)))
             await writer.drain()
-            p = session.params
-            log.info(
-                "native session %d: %s from %s, %dx%d@%d %s (%s) %d kb/s",
-                session.session_id,
-                hello.client or "unnamed client",
-                peer[0],
-                p.width,
-                p.height,
-                p.fps,
-                p.codec,
-                session.encoder,
-                p.bitrate_kbps,
-            )
+            log.info("%s", session.describe(hello.client or "unnamed client", peer[0]))
             reason = await self._converse(session, reader, decoder)
         except (ProtocolError, SessionFailedError) as exc:
             failed = isinstance(exc, SessionFailedError)

@@ -171,6 +171,14 @@ class StreamSession:
     def window_s(self) -> float:
         return self.path.window_s
 
+    def describe(self, client: str, address: str) -> str:
+        """The log line of a session that started: who, from where, and what it streams."""
+        p = self.params
+        return (
+            f"{self.kind} session {self.session_id}: {client} from {address}, "
+            f"{p.width}x{p.height}@{p.fps} {p.codec} ({self.encoder}) {p.bitrate_kbps} kb/s"
+        )
+
     # -- what a path supplies -------------------------------------------------------------
 
     def send_entry(self) -> tuple[SendEntry, Any]:
