@@ -79,6 +79,18 @@ class _Restarting:
                 await process.wait()
 
 
+def demo_stream_flags(settings: Settings) -> list[str]:
+    """What the demo clients ask to stream; both client commands take the same flags."""
+    return [
+        "--mode",
+        settings.demo_mode,
+        "--codec",
+        settings.demo_codec,
+        "--bitrate",
+        str(settings.demo_bitrate_kbps),
+    ]
+
+
 class DemoClient(_Restarting):
     """Keeps one local `punktfunk client` streaming from the native listener."""
 
@@ -92,12 +104,7 @@ class DemoClient(_Restarting):
             "mgmt",
             "client",
             join_address(local_host(address[0]), address[1]),
-            "--mode",
-            settings.demo_mode,
-            "--codec",
-            settings.demo_codec,
-            "--bitrate",
-            str(settings.demo_bitrate_kbps),
+            *demo_stream_flags(settings),
             "--label",
             "demo",
         ]
@@ -133,15 +140,7 @@ class MoonlightDemo(_Restarting):
             "--config",
             str(state),
         ]
-        self._stream = [
-            "--mode",
-            settings.demo_mode,
-            "--codec",
-            settings.demo_codec,
-            "--bitrate",
-            str(settings.demo_bitrate_kbps),
-            "--forever",
-        ]
+        self._stream = [*demo_stream_flags(settings), "--forever"]
 
     def argv(self) -> Sequence[str]:
         return [*self._base, *self._stream]
