@@ -20,14 +20,6 @@ KEY_ID = 0x1234_5678
 GFE_AUDIO_MATRIX = bytes([0x77, 0x40, 0x38, 0x0E, 0xC7, 0xA7, 0x0D, 0x6C])
 
 
-@pytest.fixture(scope="module")
-def nanors() -> nanors_ref.Nanors:
-    try:
-        return nanors_ref.load()
-    except nanors_ref.NanorsUnavailableError as error:
-        pytest.skip(f"nanors reference unavailable: {error}")
-
-
 def client_decrypt(sequence: int, payload: bytes) -> bytes:
     """What the client does: IV = BE32(rikeyid + seq) + 12 zero bytes, AES-CBC, PKCS#7."""
     iv = ((KEY_ID + sequence) % 2**32).to_bytes(4, "big") + bytes(12)

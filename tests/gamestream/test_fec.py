@@ -19,14 +19,6 @@ NANORS_SETTINGS = settings(
 )
 
 
-@pytest.fixture(scope="module")
-def nanors() -> nanors_ref.Nanors:
-    try:
-        return nanors_ref.load()
-    except nanors_ref.NanorsUnavailableError as error:
-        pytest.skip(f"nanors reference unavailable: {error}")
-
-
 def slow_mul(a: int, b: int) -> int:
     """Shift-and-add multiplication modulo x^8 + x^4 + x^3 + x^2 + 1, independent of fec."""
     product = 0

@@ -238,14 +238,6 @@ def test_rebuilt_shards_match_as_the_client_checks_them(nanors: nanors_ref.Nanor
         row += block.shards
 
 
-@pytest.fixture(scope="module")
-def nanors() -> nanors_ref.Nanors:
-    try:
-        return nanors_ref.load()
-    except nanors_ref.NanorsUnavailableError as error:
-        pytest.skip(f"nanors reference unavailable: {error}")
-
-
 # --- round trips ----------------------------------------------------------------------------
 
 
