@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.native.session import NativeSession, TransportSettings
-from host.pipeline.session import SessionParams
 from host.pipeline.stages import GAMESTREAM, NATIVE
 from ipc import FRAME_RECORD, SEND_RECORD, ControlBlock, Counter
 from mgmt.aggregator import Aggregator, build_sample, perf_line
 from mgmt.models import NATIVE_STAGES, StageTiming, StatsSample
 from mgmt.recorder import StatsRecorder
+from tests.support.native import unstarted_session
 
 
 def records(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -163,15 +162,7 @@ def test_arming_restarts_each_sessions_window_so_the_first_sample_is_whole(
     the records a capture process would), a real recorder, the aggregator's clock."""
     control = ControlBlock.create()
     recorder = StatsRecorder(tmp_path, on_armed_change=control.set_armed)
-    session = NativeSession(
-        1,
-        SessionParams(1280, 720, 60, "h264", 10_000, "test"),
-        ("127.0.0.1", 9),
-        "synthetic",
-        "libx264",
-        TransportSettings(1200, 25, 8.0),
-        control,
-    )
+    session = unstarted_session(control)
     aggregator = Aggregator(recorder)
     try:
         t0 = time.monotonic()

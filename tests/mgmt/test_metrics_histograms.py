@@ -25,8 +25,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from host.native.session import NativeSession, TransportSettings
-from host.pipeline.session import SessionParams
 from host.pipeline.stages import GAMESTREAM, NATIVE, PATHS
 from ipc import FRAME_RECORD, SEND_RECORD, ControlBlock
 from mgmt.aggregator import Aggregator
@@ -34,6 +32,7 @@ from mgmt.histograms import BUCKETS_US, HOST, LatencyHistograms
 from mgmt.metrics import StatsCollector
 from mgmt.recorder import StatsRecorder
 from mgmt.settings import SettingsError, load
+from tests.support.native import unstarted_session
 from tests.support.serve import Serve
 
 GRAFANA = Path(__file__).resolve().parents[2] / "scripts" / "grafana-dashboard.json"
@@ -123,15 +122,7 @@ def test_the_aggregator_counts_what_a_session_measured_and_the_collector_exposes
     assert control.measuring()
     assert (control.measure_always, control.armed, control.perf) == (True, False, False)
     recorder = StatsRecorder(tmp_path)
-    session = NativeSession(
-        1,
-        SessionParams(1280, 720, 60, "h264", 10_000, "test"),
-        ("127.0.0.1", 9),
-        "synthetic",
-        "libx264",
-        TransportSettings(1200, 25, 8.0),
-        control,
-    )
+    session = unstarted_session(control)
     aggregator = Aggregator(recorder)
     frames, sends = session.frame_ring.writer(), session.send_ring.writer()
     try:

@@ -16,10 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from host.native.server import NativeHost, NativeSettings
-from host.native.session import NativeSession
+from host.native.session import NativeSession, TransportSettings
 from host.native.tls import load_or_create_identity
+from host.pipeline.session import SessionParams
 from ipc import ControlBlock, Counter
 from mgmt.sessions import Sessions
+
+
+def unstarted_session(control: ControlBlock) -> NativeSession:
+    """A real 720p60 native session's shared memory, its processes not started: a test
+    writes the records a capture and a send process would. Close it when done."""
+    return NativeSession(
+        1,
+        SessionParams(1280, 720, 60, "h264", 10_000, "test"),
+        ("127.0.0.1", 9),
+        "synthetic",
+        "libx264",
+        TransportSettings(1200, 25, 8.0),
+        control,
+    )
 
 
 class Recorder:
