@@ -20,8 +20,9 @@ from mgmt.api_client import CliError
 from mgmt.devices_cli import find_client, printable, render_clients
 from mgmt.gamestream_api import GameStreamClient
 from tests.support.cli import Relay, clean_env, one_error_line
-from tests.support.moonlight import PairingMoonlight, wait_for
+from tests.support.moonlight import PairingMoonlight
 from tests.support.serve import Serve
+from tests.support.waiting import wait_for
 
 DEFAULT_NAME = "Moonlight 0123456789ABCDEF"  # what moonlight-python sends as its name
 

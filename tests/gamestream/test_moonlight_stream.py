@@ -34,10 +34,10 @@ from tests.support.moonlight import (
     live_sessions,
     log_lines,
     pair,
-    wait_for,
 )
 from tests.support.serve import Serve
 from tests.support.shm import our_segments
+from tests.support.waiting import wait_for
 
 CLIENT_NAME = "Moonlight test"
 SECONDS = 5.0

@@ -29,9 +29,9 @@ from tests.support.native import (
     HostThread,
     client_command,
     stream_until,
-    wait_for,
 )
 from tests.support.shm import SHM_DIR
+from tests.support.waiting import wait_for
 
 
 def decoded(at_least: int) -> Callable[[NativeSession], bool]:

@@ -14,29 +14,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.serve import Serve
+from tests.support.waiting import wait_for
 
 MOONLIGHT_CLIENT = Path(__file__).resolve().parents[2] / "scripts" / "moonlight_client.py"
 PAIR_TIMEOUT_S = 60.0
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str, poll_s: float = 0.1) -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what` after
-    `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(poll_s)
 
 
 def gamestream_port(serve: Serve) -> int:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -21,6 +20,7 @@ from host.native.tls import load_or_create_identity
 from host.pipeline.session import SessionParams
 from ipc import ControlBlock, Counter
 from mgmt.sessions import Sessions
+from tests.support.waiting import wait_for
 
 
 def unstarted_session(control: ControlBlock) -> NativeSession:
@@ -105,14 +105,6 @@ async def _finish_the_loop() -> None:
     await loop.shutdown_default_executor()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def client_command(address: tuple[str, int], *args: str) -> list[str]:
     return [sys.executable, "-m", "mgmt", "client", f"{address[0]}:{address[1]}", *args]
 
@@ -146,7 +138,7 @@ class Client:
                 raise AssertionError(f"the client exited ({self.process.returncode}): {err}")
             return predicate()
 
-        wait_for(ready, timeout, what)
+        wait_for(ready, timeout, what, poll_s=0.02)
 
     def stop(self, timeout: float = 30) -> dict[str, Any]:
         self.process.send_signal(signal.SIGINT)
