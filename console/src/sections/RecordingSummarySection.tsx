@@ -2,10 +2,9 @@
  * A recording's summary from the host (`GET …/summary`), as text tables under its
  * header. Fetched once the recording is on screen, so it never delays the charts.
  */
-import { useEffect, useId, useState } from "react";
-import type { RecordingSummary } from "../api/types";
+import { useId } from "react";
 import { useApi } from "../app/auth";
-import { errorMessage } from "../app/errors";
+import { useLoad } from "../app/useLoad";
 import { useI18n } from "../i18n/I18nProvider";
 import { ErrorNotice, Notice } from "../views/common";
 import { SummaryTableView } from "../views/SummaryTableView";
@@ -14,25 +13,7 @@ export function RecordingSummarySection({ id }: { id: string }) {
   const api = useApi();
   const { t } = useI18n();
   const headingId = useId();
-  const [summary, setSummary] = useState<RecordingSummary | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let cancelled = false;
-    setSummary(null);
-    setError(null);
-    api.summary(id).then(
-      (s) => {
-        if (!cancelled) setSummary(s);
-      },
-      (err: unknown) => {
-        if (!cancelled) setError(errorMessage(err, t));
-      },
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [api, id, t]);
+  const { data: summary, error } = useLoad(() => api.summary(id), [api, id]);
 
   return (
     <section className="card summary-card" aria-labelledby={headingId} aria-busy={summary === null && error === null}>
