@@ -443,12 +443,7 @@ export function rttChart(tl: Timeline, env: ChartEnv, idPrefix: string, sessions
     false,
     sessions,
   );
-  if (model.empty) return model;
-  const unmeasured = [...sessions.values()].filter((s) => !s.measuresRtt).map((s) => s.id);
-  if (unmeasured.length > 0) {
-    model.notes.push(env.t("chart.rttNotMeasured", { sessions: sessionsLabel(unmeasured, env.t, sessions) }));
-  }
-  return model;
+  return noteUnmeasured(model, env, sessions, (s) => s.measuresRtt, "chart.rttNotMeasured");
 }
 
 /**
@@ -477,11 +472,20 @@ export function soundInputChart(tl: Timeline, env: ChartEnv, idPrefix: string, s
     false,
     sessions,
   );
+  return noteUnmeasured(model, env, sessions, (s) => s.measuresSoundInput, "chart.soundInputNotMeasured");
+}
+
+/** A drawn chart names, in a note, the sessions that never measured what it shows. */
+function noteUnmeasured(
+  model: ChartModel,
+  env: ChartEnv,
+  sessions: Sessions,
+  measures: (session: SessionInfo) => boolean,
+  note: "chart.rttNotMeasured" | "chart.soundInputNotMeasured",
+): ChartModel {
   if (model.empty) return model;
-  const unmeasured = [...sessions.values()].filter((s) => !s.measuresSoundInput).map((s) => s.id);
-  if (unmeasured.length > 0) {
-    model.notes.push(env.t("chart.soundInputNotMeasured", { sessions: sessionsLabel(unmeasured, env.t, sessions) }));
-  }
+  const unmeasured = [...sessions.values()].filter((s) => !measures(s)).map((s) => s.id);
+  if (unmeasured.length > 0) model.notes.push(env.t(note, { sessions: sessionsLabel(unmeasured, env.t, sessions) }));
   return model;
 }
 
